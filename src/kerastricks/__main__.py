@@ -1,0 +1,5 @@
+import sys
+
+from kerastricks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,18 @@
+"""Callbacks kerastricks's trainer uses, usable on their own with ``model.fit``."""
+
+from kerastricks.callbacks.checkpoints import BestModel, RunCheckpoint, read_checkpoint, restore_optimizer
+from kerastricks.callbacks.epoch_log import EpochLogger, current_learning_rate, steady_examples_per_s
+from kerastricks.callbacks.resumable import ResumableMixin
+from kerastricks.callbacks.time_to_target import TimeToTarget
+
+__all__ = [
+    "BestModel",
+    "EpochLogger",
+    "ResumableMixin",
+    "RunCheckpoint",
+    "TimeToTarget",
+    "current_learning_rate",
+    "read_checkpoint",
+    "restore_optimizer",
+    "steady_examples_per_s",
+]

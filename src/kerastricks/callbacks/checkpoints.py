@@ -1,0 +1,175 @@
+"""Checkpoints of a run: the best model (``model.keras``) and a resumable state.
+
+Both are written atomically. :class:`RunCheckpoint` captures the model's and
+the optimizer's variables at the *start* of the epoch-end callbacks (so every
+technique sees and changes them after the capture) and commits them, with the
+state of every resumable callback, at the *end* of the epoch-end callbacks,
+into one ``.npz`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from kerastricks import io as kio
+from kerastricks.callbacks.time_to_target import reached
+
+
+class BestModel(keras.callbacks.Callback):
+    """Keep the weights of the best epoch and save that model to ``path``.
+
+    Args:
+        path: ``.keras`` file to write (atomically) when the metric improves;
+            ``None`` keeps the weights in memory only.
+        monitor: Metric deciding "best".
+        mode: ``"max"`` or ``"min"``.
+        swap: Optional callback (Keras's ``SwapEMAWeights``) whose
+            ``on_test_begin``/``on_test_end`` put the evaluated (averaged)
+            weights in the model while they are saved, so the saved model is
+            the one the metric was measured on.
+    """
+
+    def __init__(self, path: str | Path | None, monitor: str, mode: str = "max", swap: Any = None) -> None:
+        super().__init__()
+        self.path = None if path is None else Path(path)
+        self.monitor = monitor
+        self.mode = mode
+        self.swap = swap
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+
+    def _improved(self, value: float) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not self._improved(float(value)):
+            return
+        self.best = float(value)
+        self.best_epoch = epoch + 1
+        if self.swap is not None:
+            self.swap.on_test_begin()
+        try:
+            self.best_weights = self.model.get_weights()
+            if self.path is not None:
+                with kio.atomic_path(self.path) as tmp:
+                    self.model.save(tmp)
+        finally:
+            if self.swap is not None:
+                self.swap.on_test_end()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+
+
+class RunCheckpoint:
+    """Resumable checkpoints of a run, as one atomic ``.npz`` file.
+
+    Use ``checkpoint.capture`` as the first and ``checkpoint.commit`` as the
+    last callback of ``fit``.
+
+    Args:
+        path: The checkpoint file (``checkpoints/last.npz``).
+        every: Epochs between checkpoints (the last epoch is always saved).
+        states: ``name -> object`` with ``state_dict()``/``load_state_dict()``
+            saved alongside (resumable callbacks).
+        extra: Called at commit; returns JSON data stored with the checkpoint.
+    """
+
+    def __init__(self, path: str | Path, every: int = 1, states: dict[str, Any] | None = None,
+                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.path = Path(path)
+        self.every = int(every)
+        self.states = dict(states or {})
+        self.extra = extra
+        self._snapshot: dict[str, Any] | None = None
+        self.capture = _Capture(self)
+        self.commit = _Commit(self)
+        self.saved_epochs: list[int] = []
+
+    def _due(self, epoch: int, total: int) -> bool:
+        return (epoch + 1) % self.every == 0 or epoch + 1 == total
+
+    def take(self, model: keras.Model, epoch: int) -> None:
+        self._snapshot = {
+            "epoch": epoch + 1,
+            "weights": [np.asarray(w) for w in model.get_weights()],
+            "optimizer": [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],
+        }
+
+    def write(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        self._snapshot = None
+        state = {
+            "epoch": snap["epoch"],
+            "n_weights": len(snap["weights"]),
+            "n_optimizer": len(snap["optimizer"]),
+            "callbacks": {name: obj.state_dict() for name, obj in self.states.items()},
+            "extra": self.extra() if self.extra else {},
+        }
+        arrays = {f"w{i}": w for i, w in enumerate(snap["weights"])}
+        arrays.update({f"o{i}": v for i, v in enumerate(snap["optimizer"])})
+        arrays["state"] = np.frombuffer(json.dumps(state, default=kio._json_default).encode("utf-8"), dtype=np.uint8)
+        with kio.atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        self.saved_epochs.append(snap["epoch"])
+
+
+class _Capture(keras.callbacks.Callback):
+    def __init__(self, owner: RunCheckpoint) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.owner._due(epoch, int(self.params.get("epochs", epoch + 1))):
+            self.owner.take(self.model, epoch)
+
+
+class _Commit(keras.callbacks.Callback):
+    def __init__(self, owner: RunCheckpoint) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.owner.write()
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
+    """Read a :class:`RunCheckpoint` file: ``(state, model_weights, optimizer_variables)``."""
+    with np.load(path, allow_pickle=False) as data:
+        state = json.loads(bytes(data["state"]).decode("utf-8"))
+        weights = [data[f"w{i}"] for i in range(state["n_weights"])]
+        opt = [data[f"o{i}"] for i in range(state["n_optimizer"])]
+    return state, weights, opt
+
+
+def restore_optimizer(model: keras.Model, values: list[np.ndarray]) -> None:
+    """Build ``model.optimizer`` for the model's variables and assign saved values."""
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = optimizer.variables
+    if len(variables) != len(values):
+        raise ValueError(f"optimizer has {len(variables)} variables, checkpoint has {len(values)}")
+    for var, value in zip(variables, values):
+        if tuple(var.shape) != tuple(value.shape):
+            raise ValueError(f"optimizer variable {var.path}: shape {tuple(var.shape)} != saved {value.shape}")
+        var.assign(value)

@@ -1,0 +1,121 @@
+"""Per-epoch log: timings, learning rate and metrics, written atomically to CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kerastricks import io as kio
+
+
+def current_learning_rate(optimizer: Any) -> float:
+    """The optimizer's learning rate at its current step, as a float."""
+    lr = getattr(optimizer, "learning_rate", None)
+    if lr is None:
+        return float("nan")
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Collect one row per epoch and rewrite ``metrics.csv`` atomically.
+
+    Each row holds ``epoch`` (1-based), every metric Keras logged,
+    ``learning_rate`` (at the end of the epoch), ``train_time_s`` (training
+    steps only), ``epoch_time_s`` (with validation) and ``elapsed_s`` (since
+    the start of the run, across resumes). Keep it early in the callback list
+    so later callbacks see ``learning_rate`` in the logs.
+
+    Args:
+        path: CSV file to write, or ``None`` to keep rows in memory only.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        super().__init__()
+        self.path = None if path is None else Path(path)
+        self.rows: list[dict[str, Any]] = []
+        self.elapsed_before = 0.0
+        self._train_start = None
+        self._epoch_start = None
+        self._train_end = None
+
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._train_start if self._train_start else 0.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs=None):
+        if self._epoch_start is not None and self._train_end is None:
+            self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        logs = logs if logs is not None else {}
+        lr = current_learning_rate(self.model.optimizer)
+        logs.setdefault("learning_rate", lr)
+        train_end = self._train_end or now
+        row = {"epoch": epoch + 1}
+        for key, value in logs.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        row["train_time_s"] = train_end - self._epoch_start
+        row["epoch_time_s"] = now - self._epoch_start
+        row["elapsed_s"] = self.elapsed()
+        self.rows.append(row)
+        if self.path is not None:
+            self.write()
+
+    def write(self) -> None:
+        columns: list[str] = []
+        for row in self.rows:
+            for key in row:
+                if key not in columns:
+                    columns.append(key)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in columns})
+        kio.write_text(self.path, buf.getvalue())
+
+    def column(self, key: str) -> list[float]:
+        return [row.get(key, math.nan) for row in self.rows]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "elapsed": self.elapsed()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state.get("rows", [])]
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    return value
+
+
+def steady_examples_per_s(rows: list[dict[str, Any]], examples_per_epoch: int) -> float | None:
+    """Steady-state throughput: examples / train-time, first epoch (compile) excluded.
+
+    With a single epoch the first one is used.
+    """
+    times = [r["train_time_s"] for r in rows if r.get("train_time_s")]
+    if not times:
+        return None
+    steady = times[1:] if len(times) > 1 else times
+    return examples_per_epoch * len(steady) / sum(steady)

@@ -1,0 +1,43 @@
+"""Data: datasets by name, splits, normalization and the ``tf.data`` pipeline.
+
+>>> from kerastricks.data import load_dataset, make_tf_dataset
+>>> ds = load_dataset("mnist1d", validation_split=0.1)
+>>> train = make_tf_dataset(ds.x_train, ds.y_train, batch_size=64, shuffle=True, seed=0)
+"""
+
+from kerastricks.data.base import (
+    NORMALIZE_METHODS,
+    Dataset,
+    normalization_stats,
+    normalize,
+    split_indices,
+    split_validation,
+)
+from kerastricks.data.datasets import (
+    DATASETS,
+    TEST_SPLIT_SEED,
+    cache_dir,
+    keras_datasets_dir,
+    load_dataset,
+    register_dataset,
+    resolve_dataset,
+)
+from kerastricks.data.pipeline import make_tf_dataset, steps_per_epoch
+
+__all__ = [
+    "DATASETS",
+    "NORMALIZE_METHODS",
+    "TEST_SPLIT_SEED",
+    "Dataset",
+    "cache_dir",
+    "keras_datasets_dir",
+    "load_dataset",
+    "make_tf_dataset",
+    "normalization_stats",
+    "normalize",
+    "register_dataset",
+    "resolve_dataset",
+    "split_indices",
+    "split_validation",
+    "steps_per_epoch",
+]

@@ -1,0 +1,81 @@
+"""Losses by name, for recipes, and kerastricks's loss components.
+
+Classification models in the zoo output logits, so cross-entropy losses are
+built with ``from_logits=True``. ``"auto"`` picks cross-entropy for
+classification data and mean squared error for regression data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import keras
+
+from kerastricks.errors import ConfigError
+from kerastricks.losses.crossentropy import SparseCrossentropy, smoothed_sparse_crossentropy
+from kerastricks.registry import Registry
+from kerastricks.validation import Fraction, PositiveFloat, validate_options
+
+LOSSES: Registry = Registry("loss")
+
+Task = Literal["classification", "regression"]
+
+
+@LOSSES.register("auto", description="crossentropy for classification data, mse for regression data.", task="any")
+def auto(*, task: str) -> keras.losses.Loss:
+    return crossentropy(task=task) if task == "classification" else mse(task=task)
+
+
+@LOSSES.register(
+    "crossentropy",
+    description="Softmax cross-entropy on integer labels (from logits), optional label smoothing.",
+    task="classification",
+)
+def crossentropy(*, task: str, label_smoothing: Fraction = 0.0) -> keras.losses.Loss:
+    """Cross-entropy on integer labels.
+
+    Args:
+        label_smoothing: Smoothing ``eps`` in [0, 1); 0 uses Keras's own sparse loss.
+    """
+    if label_smoothing:
+        return SparseCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@LOSSES.register("mse", description="Mean squared error (regression).", task="regression")
+def mse(*, task: str) -> keras.losses.Loss:
+    return keras.losses.MeanSquaredError()
+
+
+@LOSSES.register("mae", description="Mean absolute error (regression).", task="regression")
+def mae(*, task: str) -> keras.losses.Loss:
+    return keras.losses.MeanAbsoluteError()
+
+
+@LOSSES.register("huber", description="Huber loss with threshold delta (regression).", task="regression")
+def huber(*, task: str, delta: PositiveFloat = 1.0) -> keras.losses.Loss:
+    """Huber loss.
+
+    Args:
+        delta: Point where the loss turns from quadratic to linear.
+    """
+    return keras.losses.Huber(delta=delta)
+
+
+def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: str | None = None) -> keras.losses.Loss:
+    """Build the named loss for a ``task`` ("classification" or "regression")."""
+    entry = LOSSES.get(name, key="loss.name")
+    wanted = entry.meta.get("task", "any")
+    if wanted != "any" and wanted != task:
+        raise ConfigError(
+            f"loss '{entry.name}' is for {wanted} and the data is {task}",
+            file=file,
+            key="loss.name",
+            expected=f"a {task} loss",
+            received=entry.name,
+        )
+    opts = validate_options(entry.obj, dict(options or {}), section="loss", file=file, exclude=("task",))
+    return entry.obj(task=task, **opts)
+
+
+__all__ = ["LOSSES", "SparseCrossentropy", "build_loss", "smoothed_sparse_crossentropy"]

@@ -1,0 +1,333 @@
+"""Recipe validation: a TOML recipe becomes a fully resolved :class:`Recipe`.
+
+Sections and what validates them:
+
+- ``[data]``: ``name`` (a registered dataset, or ``npz:PATH``, ``folder:PATH``,
+  ``csv:PATH``), the trainer's data keys below, and the loader's own options.
+- ``[model]``: ``name`` and the model builder's options.
+- ``[optimizer]``: ``name`` and the optimizer's constructor arguments.
+- ``[schedule]``: ``name`` and the schedule builder's options.
+- ``[loss]``: ``name`` and the loss builder's options.
+- ``[train]``: the trainer's settings below.
+- ``[techniques.<name>]``: one table per enabled technique (``enabled = false``
+  turns one off) with the technique's options.
+
+Every component's signature is its schema (see :mod:`kerastricks.validation`);
+defaults are filled in, so the resolved recipe says everything a run used.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Union
+
+from kerastricks.errors import ConfigError
+from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, validate_options
+
+SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
+TOP_LEVEL = ("name", "description") + SECTIONS
+
+
+# ---- the trainer's own settings, as signatures ----------------------------------
+def data_settings(  # ``name`` (the dataset) is checked against the dataset registry
+    *,
+    validation_split: Fraction = 0.1,
+    normalize: Literal["auto", "standard", "minmax", "scale255", "none"] = "auto",
+    shuffle_buffer: Optional[PositiveInt] = None,
+) -> None:
+    """Trainer-level ``[data]`` keys.
+
+    Args:
+        validation_split: Fraction of the training set held out for validation
+            (stratified, fixed by ``train.seed``); 0 disables validation.
+        normalize: Input normalization (statistics from the training split only).
+        shuffle_buffer: Shuffle buffer size; default: the whole training set.
+    """
+
+
+def train_settings(
+    *,
+    epochs: PositiveInt = 10,
+    batch_size: PositiveInt = 32,
+    seed: NonNegativeInt = 0,
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32",
+    jit_compile: Union[bool, Literal["auto"]] = "auto",
+    steps_per_execution: PositiveInt = 1,
+    monitor: str = "auto",
+    target: Optional[dict] = None,
+    checkpoint_every: PositiveInt = 1,
+    tensorboard: bool = True,
+    plots: bool = True,
+    deterministic: bool = True,
+) -> None:
+    """``[train]`` keys.
+
+    Args:
+        epochs: Number of passes over the training data.
+        batch_size: Examples per batch.
+        seed: Seed of weights, splits and shuffling; same seed gives the same metrics on CPU.
+        precision: Keras dtype policy.
+        jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
+            was measured on CPUs).
+        steps_per_execution: Batches per compiled call (fewer Python round trips).
+        monitor: Metric that picks the best epoch (``model.keras``);
+            ``"auto"``: ``val_accuracy`` for classification, ``val_loss``
+            otherwise (``accuracy``/``loss`` without validation data).
+        target: ``{metric = "val_accuracy", value = 0.98}``: records the wall
+            time at which the metric first reaches the value (time-to-accuracy).
+        checkpoint_every: Epochs between resumable checkpoints.
+        tensorboard: Write TensorBoard logs.
+        plots: Write PNG plots.
+        deterministic: Deterministic TensorFlow ops (same seed -> same numbers).
+    """
+
+
+def target_settings(*, metric: str = "val_accuracy", value: float, mode: Literal["auto", "max", "min"] = "auto") -> None:
+    """``[train.target]`` keys.
+
+    Args:
+        metric: A logged metric (``val_accuracy``, ``val_loss``, ``accuracy``...).
+        value: Threshold.
+        mode: ``max`` (reach >= value), ``min`` (reach <= value) or ``auto``
+            (``min`` for losses and errors, else ``max``).
+    """
+
+
+def metric_mode(metric: str, mode: str = "auto") -> str:
+    """``"min"`` for losses/errors, ``"max"`` otherwise (unless given)."""
+    if mode != "auto":
+        return mode
+    name = metric.removeprefix("val_")
+    return "min" if ("loss" in name or "error" in name or name in ("mae", "mse")) else "max"
+
+
+DATA_KEYS = tuple(k for k in ("name", "validation_split", "normalize", "shuffle_buffer"))
+
+
+@dataclass
+class Recipe:
+    """A validated recipe with every default filled in.
+
+    Attributes mirror the TOML sections; ``techniques`` holds only the enabled
+    techniques, in recipe order. ``source`` is the file (or ``preset:NAME``)
+    it came from, used in error messages.
+    """
+
+    name: str
+    description: str
+    data: dict[str, Any]
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    loss: dict[str, Any]
+    train: dict[str, Any]
+    techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+
+    # ---- views --------------------------------------------------------------
+    @property
+    def data_options(self) -> dict[str, Any]:
+        """The dataset loader's own options (``[data]`` minus the trainer keys)."""
+        return {k: v for k, v in self.data.items() if k not in DATA_KEYS}
+
+    def options(self, section: str) -> dict[str, Any]:
+        """A component section without its ``name``."""
+        return {k: v for k, v in getattr(self, section).items() if k != "name"}
+
+    @property
+    def has_validation(self) -> bool:
+        return float(self.data.get("validation_split", 0.0)) > 0
+
+    def require_metric(self, metric: str, *, key: str) -> None:
+        """Raise ``ConfigError`` if ``metric`` needs validation data the recipe lacks."""
+        if metric.startswith("val_") and not self.has_validation:
+            raise ConfigError(
+                f"metric '{metric}' needs validation data",
+                file=self.source,
+                key=key,
+                expected="data.validation_split > 0 or a training metric (e.g. 'accuracy')",
+                received=f"data.validation_split = {self.data.get('validation_split')}",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (TOML-ready: keys whose value is ``None`` are dropped)."""
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items() if v is not None}
+            if isinstance(value, (list, tuple)):
+                return [clean(v) for v in value]
+            return value
+
+        return clean(
+            {
+                "name": self.name,
+                "description": self.description,
+                "data": self.data,
+                "model": self.model,
+                "optimizer": self.optimizer,
+                "schedule": self.schedule,
+                "loss": self.loss,
+                "train": self.train,
+                "techniques": self.techniques,
+            }
+        )
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def build_techniques(self) -> list[Any]:
+        from kerastricks.techniques import build_technique
+
+        return [build_technique(name, opts, file=self.source) for name, opts in self.techniques.items()]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Recipe) and self.to_dict() == other.to_dict()
+
+
+def _check_table(value: Any, key: str, file: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(file=file, key=key, expected="a table", received=value)
+    return dict(value)
+
+
+def _component(section: str, table: dict[str, Any], default_name: str, registry, file: str | None,
+               exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    name = table.pop("name", default_name)
+    if not isinstance(name, str):
+        raise ConfigError(file=file, key=f"{section}.name", expected="a string", received=name)
+    entry = registry.get(name, key=f"{section}.name")
+    try:
+        options = validate_options(entry.obj, table, section=section, file=file, exclude=exclude, fill_defaults=True)
+    except ConfigError as exc:
+        raise exc.with_context(file=file) from None
+    return {"name": entry.name, **options}
+
+
+def recipe_from_dict(data: dict[str, Any], *, source: str | None = None) -> Recipe:
+    """Validate a recipe given as nested dicts (parsed TOML) and resolve defaults.
+
+    Raises:
+        ConfigError: one line naming ``source``, the key, what was expected and
+            what was received.
+    """
+    try:
+        return _recipe_from_dict(data, source)
+    except ConfigError as exc:
+        if exc.file is None and source is not None:
+            raise exc.with_context(file=source) from None
+        raise
+
+
+def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
+    from kerastricks.data import resolve_dataset
+    from kerastricks.losses import LOSSES
+    from kerastricks.models import MODELS
+    from kerastricks.optimizers import OPTIMIZERS
+    from kerastricks.schedules import CONTEXT_ARGS as SCHEDULE_CONTEXT
+    from kerastricks.schedules import SCHEDULES
+    from kerastricks.techniques import TECHNIQUES
+
+    file = source
+    raw = copy.deepcopy(data)
+    for key in raw:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(key, TOP_LEVEL, n=1, cutoff=0.5)
+            raise ConfigError(
+                "unknown key",
+                file=file,
+                key=key,
+                expected=f"one of {', '.join(TOP_LEVEL)}",
+                received=key,
+                hint=f"did you mean '{close[0]}'?" if close else None,
+            )
+    name = raw.get("name", "")
+    description = raw.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            raise ConfigError(file=file, key=key, expected="a string", received=value)
+
+    # [train]
+    train_table = _check_table(raw.get("train"), "train", file)
+    target = train_table.pop("target", None)
+    train = validate_options(train_settings, train_table, section="train", file=file, fill_defaults=True)
+    if target is not None:
+        target = validate_options(
+            target_settings, _check_table(target, "train.target", file), section="train.target", file=file,
+            fill_defaults=True,
+        )
+    train["target"] = target
+
+    # [data]
+    data_table = _check_table(raw.get("data"), "data", file)
+    fixed = {k: data_table.pop(k) for k in list(data_table) if k in DATA_KEYS}
+    data_name = fixed.pop("name", "mnist1d")
+    if not isinstance(data_name, str):
+        raise ConfigError(file=file, key="data.name", expected="a string", received=data_name)
+    data_cfg = {"name": data_name}
+    data_cfg.update(validate_options(data_settings, fixed, section="data", file=file, fill_defaults=True))
+    loader, _path = resolve_dataset(data_cfg["name"], file=file)
+    loader_opts = validate_options(loader.obj, data_table, section="data", file=file, fill_defaults=True,
+                                   exclude=("path",))
+    data_cfg.update(loader_opts)
+
+    model = _component("model", _check_table(raw.get("model"), "model", file), "mlp", MODELS, file,
+                       exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
+    optimizer = _component("optimizer", _check_table(raw.get("optimizer"), "optimizer", file), "adam",
+                           OPTIMIZERS, file)
+    schedule = _component("schedule", _check_table(raw.get("schedule"), "schedule", file), "constant",
+                          SCHEDULES, file, exclude=SCHEDULE_CONTEXT)
+    loss = _component("loss", _check_table(raw.get("loss"), "loss", file), "auto", LOSSES, file, exclude=("task",))
+
+    techniques: dict[str, dict[str, Any]] = {}
+    for tname, table in _check_table(raw.get("techniques"), "techniques", file).items():
+        table = _check_table(table, f"techniques.{tname}", file)
+        enabled = table.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(file=file, key=f"techniques.{tname}.enabled", expected="true or false", received=enabled)
+        entry = TECHNIQUES.get(tname, key=f"techniques.{tname}")
+        opts = validate_options(entry.obj, table, section=f"techniques.{tname}", file=file, fill_defaults=True)
+        if enabled:
+            techniques[entry.name] = opts
+
+    recipe = Recipe(
+        name=name or _default_name(data_cfg["name"], model["name"]),
+        description=description,
+        data=data_cfg,
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        loss=loss,
+        train=train,
+        techniques=techniques,
+        source=source,
+    )
+    _cross_checks(recipe)
+    for technique in recipe.build_techniques():
+        try:
+            technique.check(recipe)
+        except ConfigError as exc:
+            raise exc.with_context(file=file) from None
+    return recipe
+
+
+def _default_name(dataset: str, model: str) -> str:
+    base = dataset.split(":", 1)[0]
+    return f"{base}-{model}"
+
+
+def _cross_checks(recipe: Recipe) -> None:
+    train = recipe.train
+    if train["monitor"] != "auto":
+        recipe.require_metric(train["monitor"], key="train.monitor")
+    if train["target"] is not None:
+        recipe.require_metric(train["target"]["metric"], key="train.target.metric")
+
+
+__all__ = ["Recipe", "metric_mode", "recipe_from_dict"]

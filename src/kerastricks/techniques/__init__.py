@@ -1,0 +1,28 @@
+"""Techniques: thin adapters that wire a component into a training run.
+
+``TECHNIQUES`` maps names to :class:`Technique` subclasses; ``kerastricks list
+techniques`` prints it and recipes are validated against it. Add a technique
+as one module here plus one ``@register_technique`` decorator.
+"""
+
+from kerastricks.techniques.base import PHASES, TECHNIQUES, Technique, TrainContext, register_technique
+
+# Built-in techniques register themselves on import.
+from kerastricks.techniques import early_stopping as _early_stopping  # noqa: F401,E402
+from kerastricks.techniques import reduce_lr_on_plateau as _reduce_lr_on_plateau  # noqa: F401,E402
+from kerastricks.techniques import ema as _ema  # noqa: F401,E402
+from kerastricks.techniques import gradient_accumulation as _gradient_accumulation  # noqa: F401,E402
+from kerastricks.techniques import label_smoothing as _label_smoothing  # noqa: F401,E402
+from kerastricks.techniques import l2 as _l2  # noqa: F401,E402
+
+
+def build_technique(name: str, options: dict | None = None, *, file: str | None = None) -> Technique:
+    """Validate ``options`` against the technique's signature and build it."""
+    from kerastricks.validation import validate_options
+
+    entry = TECHNIQUES.get(name, key=f"techniques.{name}")
+    opts = validate_options(entry.obj, dict(options or {}), section=f"techniques.{name}", file=file)
+    return entry.obj(**opts)
+
+
+__all__ = ["PHASES", "TECHNIQUES", "Technique", "TrainContext", "build_technique", "register_technique"]

@@ -1,0 +1,473 @@
+"""The trainer: runs a recipe end to end, built on ``model.fit``.
+
+``Trainer(recipe).fit()`` loads the data, builds model, optimizer and loss,
+applies every enabled technique phase by phase (see
+:mod:`kerastricks.techniques.base`), trains with resumable checkpoints, then
+evaluates the best model on the test set and writes the run directory:
+
+.. code-block:: text
+
+    runs/<name>-<UTC time>/
+      recipe.toml        the resolved recipe (every default filled in)
+      metrics.csv        one row per epoch (metrics, learning rate, timings)
+      report.json        test metrics, timings, time-to-target, sizes, versions
+      model.keras        the best model by train.monitor
+      checkpoints/       last.npz: weights, optimizer state, callback state (resume)
+      logs/              TensorBoard
+      plots/             curves.png, learning_rate.png, confusion_matrix.png
+
+Every file is written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerastricks import io as kio
+from kerastricks.callbacks import (
+    BestModel,
+    EpochLogger,
+    RunCheckpoint,
+    TimeToTarget,
+    read_checkpoint,
+    restore_optimizer,
+    steady_examples_per_s,
+)
+from kerastricks.errors import ConfigError, RunDirError
+from kerastricks.recipes import Recipe, metric_mode
+from kerastricks.techniques import TrainContext
+
+RECIPE_FILE = "recipe.toml"
+REPORT_FILE = "report.json"
+METRICS_FILE = "metrics.csv"
+MODEL_FILE = "model.keras"
+CHECKPOINT_FILE = Path("checkpoints") / "last.npz"
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    run_dir: Path | None
+    report: dict[str, Any]
+    model: keras.Model
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    from kerastricks import __version__
+
+    return {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "kerastricks": __version__,
+    }
+
+
+def gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_jit(value: Any) -> tuple[bool, str]:
+    """The effective ``jit_compile`` and why."""
+    if value == "auto":
+        if gpu_available():
+            return True, "auto: GPU present, XLA on"
+        return False, "auto: CPU only, XLA gave no speed-up on CPU in our measurements"
+    return bool(value), "set in recipe"
+
+
+def optimizer_state_size(optimizer: keras.optimizers.Optimizer) -> dict[str, int]:
+    """Scalars and bytes held by the optimizer's variables (iteration counter included)."""
+    scalars = 0
+    nbytes = 0
+    for var in optimizer.variables:
+        n = int(np.prod(var.shape)) if len(var.shape) else 1
+        scalars += n
+        nbytes += n * np.dtype(keras.backend.standardize_dtype(var.dtype)).itemsize
+    return {"scalars": scalars, "bytes": nbytes}
+
+
+def make_run_dir(root: str | Path, name: str) -> Path:
+    """Create a new, unique ``root/<name>-<UTC time>`` directory."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{name}-{stamp}"
+    for i in range(1000):
+        candidate = root / (base if i == 0 else f"{base}-{i + 1}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunDirError("cannot create a unique run directory", file=str(root))  # pragma: no cover
+
+
+def claim_out_dir(path: str | Path) -> Path:
+    """Use ``path`` as the run directory; it must not exist or be empty."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise RunDirError("exists and is not a directory", file=str(path), key="--out")
+        if any(path.iterdir()):
+            raise RunDirError(
+                "already exists and is not empty; nothing was overwritten",
+                file=str(path),
+                key="--out",
+                hint="choose a new --out or continue it with --resume",
+            )
+        return path
+    path.mkdir(parents=True)
+    return path
+
+
+class Trainer:
+    """Run a recipe end to end.
+
+    Args:
+        recipe: A validated :class:`~kerastricks.recipes.Recipe`.
+        out: The run directory to create (must not exist or be empty).
+            Default: a new ``runs_root/<name>-<UTC time>``.
+        runs_root: Parent of auto-named run directories.
+        verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line
+            per epoch); ``"auto"`` is 1 on a terminal, else 2.
+        write: Write a run directory at all (``False`` keeps everything in
+            memory, e.g. for quick experiments).
+
+    Example:
+        >>> from kerastricks.recipes import load_recipe
+        >>> result = Trainer(load_recipe(preset="mnist1d")).fit()
+        >>> result.report["test"]["accuracy"]
+    """
+
+    def __init__(self, recipe: Recipe, *, out: str | Path | None = None, runs_root: str | Path = "runs",
+                 verbose: int | str = "auto", write: bool = True) -> None:
+        self.recipe = recipe
+        self.out = out
+        self.runs_root = runs_root
+        self.verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else int(verbose)
+        self.write = write
+        self.run_dir: Path | None = None
+        self._resume_state: tuple[dict, list, list] | None = None
+
+    # ---- resume ------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> "Trainer":
+        """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
+        from kerastricks.recipes import load_recipe
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunDirError("not a directory", file=str(run_dir), key="--resume")
+        if not (run_dir / RECIPE_FILE).exists():
+            raise RunDirError(
+                "not a kerastricks run directory", file=str(run_dir), key="--resume",
+                expected=f"a directory with {RECIPE_FILE}", received="no recipe.toml",
+            )
+        if (run_dir / REPORT_FILE).exists():
+            raise RunDirError("run is already complete (report.json exists); nothing to resume",
+                              file=str(run_dir), key="--resume")
+        recipe = load_recipe(run_dir / RECIPE_FILE)
+        trainer = cls(recipe, verbose=verbose)
+        trainer.run_dir = run_dir
+        ckpt = run_dir / CHECKPOINT_FILE
+        if ckpt.exists():
+            try:
+                trainer._resume_state = read_checkpoint(ckpt)
+            except Exception as exc:  # corrupt or foreign file
+                raise RunDirError(f"unreadable checkpoint ({type(exc).__name__})", file=str(ckpt),
+                                  key="--resume") from None
+        return trainer
+
+    # ---- main entry ----------------------------------------------------------------
+    def fit(self) -> RunResult:
+        t0 = time.perf_counter()
+        recipe = self.recipe
+        train_cfg = recipe.train
+        state = self._resume_state[0] if self._resume_state else None
+        wall_before = float(state["extra"].get("wall_time_s", 0.0)) if state else 0.0
+
+        if self.write and self.run_dir is None:
+            name = recipe.name or "run"
+            self.run_dir = claim_out_dir(self.out) if self.out is not None else make_run_dir(self.runs_root, name)
+            kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
+        run_dir = self.run_dir
+
+        seed = int(train_cfg["seed"])
+        keras.utils.set_random_seed(seed)
+        if train_cfg["deterministic"]:
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+        keras.mixed_precision.set_global_policy(train_cfg["precision"])
+        jit, jit_reason = resolve_jit(train_cfg["jit_compile"])
+
+        ctx = TrainContext(recipe=recipe, file=recipe.source, run_dir=run_dir)
+        techniques = recipe.build_techniques()
+
+        # data phase
+        from kerastricks.data import load_dataset, make_tf_dataset
+
+        dataset = load_dataset(
+            recipe.data["name"],
+            recipe.data_options,
+            validation_split=float(recipe.data["validation_split"]),
+            normalize=recipe.data["normalize"],
+            seed=seed,
+            file=recipe.source,
+        )
+        for technique in techniques:
+            dataset = technique.apply_to_data(dataset, ctx)
+        ctx.dataset = dataset
+        batch_size = int(train_cfg["batch_size"])
+        n_train = len(dataset.x_train)
+        train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
+                                   seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"))
+        ctx.steps_per_epoch = math.ceil(n_train / batch_size)
+        for technique in techniques:
+            train_ds = technique.apply_to_pipeline(train_ds, ctx)
+        val_ds = None
+        if dataset.x_val is not None and len(dataset.x_val):
+            val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(batch_size, 256),
+                                     shuffle=False, seed=seed)
+        monitor = self._monitor(dataset, val_ds is not None)
+
+        # model phase
+        from kerastricks.models import build_model
+
+        model_opts = recipe.options("model")
+        for technique in techniques:
+            model_opts = technique.model_options(model_opts, ctx)
+        model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
+                            task=dataset.task, options=model_opts, file=recipe.source)
+        for technique in techniques:
+            model = technique.apply_to_model(model, ctx)
+
+        # optimizer phase
+        from kerastricks.optimizers import build_optimizer
+        from kerastricks.schedules import build_schedule
+
+        opt_opts = recipe.options("optimizer")
+        base_lr = opt_opts.pop("learning_rate", None)
+        if base_lr is None:
+            base_lr = 1e-3
+        epochs = int(train_cfg["epochs"])
+        schedule = build_schedule(recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
+                                  steps_per_epoch=ctx.steps_per_epoch, epochs=epochs, file=recipe.source)
+        for technique in techniques:
+            opt_opts = technique.optimizer_options(opt_opts, ctx)
+        optimizer = build_optimizer(recipe.optimizer["name"], opt_opts, learning_rate=schedule, file=recipe.source)
+        for technique in techniques:
+            optimizer = technique.apply_to_optimizer(optimizer, ctx)
+
+        # loss phase
+        from kerastricks.losses import build_loss
+
+        loss = build_loss(recipe.loss["name"], recipe.options("loss"), task=dataset.task, file=recipe.source)
+        for technique in techniques:
+            loss = technique.apply_to_loss(loss, ctx)
+        metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
+                      steps_per_execution=int(train_cfg["steps_per_execution"]))
+
+        # callbacks phase
+        technique_callbacks: list[keras.callbacks.Callback] = []
+        for technique in techniques:
+            technique_callbacks.extend(technique.callbacks(ctx))
+        swap = next((cb for cb in technique_callbacks if isinstance(cb, keras.callbacks.SwapEMAWeights)), None)
+        logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        best = BestModel(run_dir / MODEL_FILE if run_dir else None, monitor=monitor,
+                         mode=metric_mode(monitor), swap=swap)
+        target_cb = None
+        if train_cfg["target"] is not None:
+            tgt = train_cfg["target"]
+            target_cb = TimeToTarget(tgt["metric"], tgt["value"], metric_mode(tgt["metric"], tgt["mode"]),
+                                     examples_per_epoch=n_train)
+        stateful: dict[str, Any] = {"epoch_log": logger, "best_model": best}
+        if target_cb is not None:
+            stateful["time_to_target"] = target_cb
+        for i, cb in enumerate(technique_callbacks):
+            if hasattr(cb, "state_dict"):
+                stateful[f"technique_{i}_{type(cb).__name__}"] = cb
+
+        segment_start = time.perf_counter()
+
+        def extra() -> dict[str, Any]:
+            return {"wall_time_s": wall_before + time.perf_counter() - t0,
+                    "stop_training": bool(getattr(model, "stop_training", False))}
+
+        checkpoint = None
+        callbacks: list[keras.callbacks.Callback] = []
+        if run_dir is not None:
+            checkpoint = RunCheckpoint(run_dir / CHECKPOINT_FILE, every=int(train_cfg["checkpoint_every"]),
+                                       states=stateful, extra=extra)
+            callbacks.append(checkpoint.capture)
+        callbacks.append(logger)
+        callbacks.extend(technique_callbacks)
+        if target_cb is not None:
+            callbacks.append(target_cb)
+        callbacks.append(best)
+        if run_dir is not None and train_cfg["tensorboard"]:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False,
+                                                         update_freq="epoch", profile_batch=0))
+        if checkpoint is not None:
+            callbacks.append(checkpoint.commit)
+
+        initial_epoch = 0
+        finished = False
+        resumed = 0
+        if self._resume_state is not None:
+            initial_epoch, finished = self._restore(model, stateful)
+            resumed = int(state["extra"].get("resumed", 0)) + 1
+
+        if not finished and initial_epoch < epochs:
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                      callbacks=callbacks, verbose=self.verbose)
+        fit_wall = time.perf_counter() - segment_start
+
+        for technique in techniques:
+            technique.after_fit(model, ctx)
+
+        # the best model by train.monitor
+        if best.best_weights is not None:
+            model.set_weights(best.best_weights)
+        elif run_dir is not None and (run_dir / MODEL_FILE).exists():
+            model.set_weights(keras.saving.load_model(run_dir / MODEL_FILE, compile=False).get_weights())
+        if run_dir is not None and not (run_dir / MODEL_FILE).exists():
+            with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
+                model.save(tmp)
+
+        test = evaluate_model(model, dataset, batch_size=max(batch_size, 256))
+        rows = logger.rows
+        report = self._report(
+            recipe=recipe, dataset=dataset, model=model, optimizer=optimizer, rows=rows, test=test,
+            target_cb=target_cb, best=best, monitor=monitor, jit=(jit, jit_reason), ctx=ctx,
+            techniques=techniques, wall=wall_before + time.perf_counter() - t0, fit_wall=fit_wall,
+            resumed=resumed, n_train=n_train,
+        )
+        if run_dir is not None:
+            if train_cfg["plots"]:
+                write_plots(run_dir, rows, test, dataset, schedule, ctx.steps_per_epoch, epochs)
+            report["wall_time_s"] = wall_before + time.perf_counter() - t0
+            kio.write_json(run_dir / REPORT_FILE, report)
+        return RunResult(run_dir=run_dir, report=report, model=model, history=rows)
+
+    # ---- helpers -------------------------------------------------------------------
+    def _monitor(self, dataset, has_val: bool) -> str:
+        monitor = self.recipe.train["monitor"]
+        if monitor != "auto":
+            return monitor
+        base = "accuracy" if dataset.task == "classification" else "loss"
+        return f"val_{base}" if has_val else base
+
+    def _restore(self, model: keras.Model, stateful: dict[str, Any]) -> tuple[int, bool]:
+        state, weights, opt_values = self._resume_state
+        try:
+            model.set_weights(weights)
+            restore_optimizer(model, opt_values)
+        except ValueError as exc:
+            raise RunDirError(f"checkpoint does not match the recipe's model ({exc})",
+                              file=str(self.run_dir / CHECKPOINT_FILE), key="--resume") from None
+        for name, obj in stateful.items():
+            if name in state["callbacks"]:
+                obj.load_state_dict(state["callbacks"][name])
+        return int(state["epoch"]), bool(state["extra"].get("stop_training", False))
+
+    def _report(self, *, recipe, dataset, model, optimizer, rows, test, target_cb, best, monitor, jit, ctx,
+                techniques, wall, fit_wall, resumed, n_train) -> dict[str, Any]:
+        epochs_run = len(rows)
+        target = recipe.train["target"]
+        technique_report = {}
+        for technique in techniques:
+            technique_report[technique.name] = {"options": technique.get_config(), **ctx.notes.get(technique.name, {})}
+        return {
+            "name": recipe.name,
+            "recipe": recipe.source,
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+            "test": test,
+            "best": {"monitor": monitor, "value": best.best, "epoch": best.best_epoch},
+            "last_epoch": rows[-1] if rows else {},
+            "wall_time_s": wall,
+            "fit_time_s": rows[-1]["elapsed_s"] if rows else fit_wall,
+            "target": target,
+            "time_to_target_s": None if target_cb is None else target_cb.time_to_target_s,
+            "epochs_to_target": None if target_cb is None else target_cb.epoch_reached,
+            "steps_to_target": None if target_cb is None else target_cb.steps_reached,
+            "examples_to_target": None if target_cb is None else target_cb.examples_reached,
+            "epochs_run": epochs_run,
+            "epochs_planned": int(recipe.train["epochs"]),
+            "stopped_early": epochs_run < int(recipe.train["epochs"]),
+            "steps_per_epoch": ctx.steps_per_epoch,
+            "examples_trained": n_train * epochs_run,
+            "examples_per_s": steady_examples_per_s(rows, n_train),
+            "params": int(model.count_params()),
+            "trainable_params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
+            "optimizer_state": optimizer_state_size(optimizer),
+            "precision_policy": keras.mixed_precision.global_policy().name,
+            "jit_compile": {"value": jit[0], "reason": jit[1]},
+            "seed": int(recipe.train["seed"]),
+            "dataset": dataset.summary(),
+            "techniques": technique_report,
+            "resumed": resumed,
+            "versions": versions(),
+            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "gpu": gpu_available()},
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[str, Any]:
+    """Test-set metrics of ``model`` on ``dataset`` (loss plus task metrics)."""
+    from kerastricks.evaluation import classification_metrics, regression_metrics
+
+    x, y = dataset.x_test, dataset.y_test
+    result: dict[str, Any] = {}
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+        result["loss"] = float(keras.ops.convert_to_numpy(loss_fn(y, logits)))
+    if dataset.task == "classification":
+        pred = np.argmax(logits, axis=-1)
+        result.update(classification_metrics(y, pred, dataset.num_classes, dataset.class_names))
+    else:
+        result.update(regression_metrics(y, logits))
+    result["examples"] = int(len(x))
+    return result
+
+
+def write_plots(run_dir: Path, rows, test, dataset, schedule, steps_per_epoch: int, epochs: int) -> None:
+    from kerastricks import plots
+    from kerastricks.schedules import learning_rate_at
+
+    folder = run_dir / "plots"
+    if rows:
+        plots.learning_curves(rows, folder / "curves.png")
+        if callable(schedule):
+            total = max(1, steps_per_epoch * len(rows))
+            steps = np.unique(np.linspace(0, total, num=min(total + 1, 400)).astype(int))
+            plots.learning_rate_curve(steps, learning_rate_at(schedule, steps), folder / "learning_rate.png")
+        else:
+            steps = np.array([r["epoch"] * steps_per_epoch for r in rows])
+            plots.learning_rate_curve(steps, np.array([r["learning_rate"] for r in rows]),
+                                      folder / "learning_rate.png")
+    if "confusion_matrix" in test:
+        names = dataset.class_names or [str(i) for i in range(dataset.num_classes)]
+        plots.confusion_matrix_plot(np.array(test["confusion_matrix"]), names, folder / "confusion_matrix.png")
