@@ -61,7 +61,7 @@ batch_size = 64
          ["c.npz"]),
         (lambda p: ["--preset", "digits", "--set", "train.epochs.x=1"], ["train.epochs"]),
         (lambda p: ["--preset", "digits", "--set", "noequals"], ["--set", "KEY.PATH=VALUE"]),
-        (lambda p: ["--resume", str(p)], [str(p), "not a kerastricks run directory"]),
+        (lambda p: ["--resume", str(p)], ["--resume", "not a kerastricks run directory"]),
         (lambda p: ["--preset", "digitz"], ["--preset", "did you mean 'digits'"]),
         (lambda p: ["--preset", "digits", "--set", "model.name=cnn1d"], ["model", "(8, 8, 1)"]),
     ],

@@ -339,7 +339,7 @@ class Trainer:
             resumed = int(state["extra"].get("resumed", 0)) + 1
 
         if not finished and initial_epoch < epochs:
-            model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                       callbacks=callbacks, verbose=self.verbose)
         fit_wall = time.perf_counter() - segment_start
 

@@ -927,13 +927,22 @@ def load_folder(
 
     Raises:
         DataError: missing folder, no images, unreadable image, or class
-            folders of ``test/`` that differ from those of ``train/``.
+            folders of ``test/`` that differ from those of ``train/`` (a test
+            class with no folder in ``train/`` would otherwise be dropped).
     """
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError("image folder not found", file=path, received=f"working directory {os.getcwd()}")
     read = dict(image_size=tuple(image_size), color_mode=color_mode)
     if (root / "train").is_dir() and (root / "test").is_dir():
+        train_classes, test_classes = _class_folders(root / "train"), _class_folders(root / "test")
+        if train_classes != test_classes:
+            raise DataError(
+                "class folders of test/ differ from those of train/",
+                file=str(root / "test"),
+                expected=", ".join(train_classes) or "(none)",
+                received=", ".join(test_classes) or "(none)",
+            )
         x_train, y_train, names = _read_image_dir(root / "train", None, **read)
         x_test, y_test, _ = _read_image_dir(root / "test", names, **read)
         layout = "train/test"
@@ -958,6 +967,11 @@ def load_folder(
             **({"test_fraction": float(test_fraction), "test_seed": TEST_SPLIT_SEED} if layout == "single" else {}),
         },
     )
+
+
+def _class_folders(directory: Path) -> list[str]:
+    """Sub-folder names as Keras infers classes from them (sorted, no hidden ones)."""
+    return sorted(d.name for d in directory.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
 def _read_image_dir(

@@ -52,6 +52,24 @@ def mae(*, task: str) -> keras.losses.Loss:
     return keras.losses.MeanAbsoluteError()
 
 
+@keras.saving.register_keras_serializable(package="kerastricks")
+class Huber(keras.losses.Huber):
+    """Keras's ``Huber`` whose config keeps ``delta``.
+
+    Keras 3's ``Huber.get_config`` leaves ``delta`` out, so a saved model comes
+    back with ``delta=1.0``; this subclass only adds it back.
+    """
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(delta=delta, reduction=reduction, name=name, dtype=dtype)
+        self.delta = float(delta)
+
+    def get_config(self):
+        config = super().get_config()
+        config["delta"] = self.delta
+        return config
+
+
 @LOSSES.register("huber", description="Huber loss with threshold delta (regression).", task="regression")
 def huber(*, task: str, delta: PositiveFloat = 1.0) -> keras.losses.Loss:
     """Huber loss.
@@ -59,7 +77,7 @@ def huber(*, task: str, delta: PositiveFloat = 1.0) -> keras.losses.Loss:
     Args:
         delta: Point where the loss turns from quadratic to linear.
     """
-    return keras.losses.Huber(delta=delta)
+    return Huber(delta=delta)
 
 
 def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: str | None = None) -> keras.losses.Loss:
@@ -78,4 +96,4 @@ def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: st
     return entry.obj(task=task, **opts)
 
 
-__all__ = ["LOSSES", "SparseCrossentropy", "build_loss", "smoothed_sparse_crossentropy"]
+__all__ = ["LOSSES", "Huber", "SparseCrossentropy", "build_loss", "smoothed_sparse_crossentropy"]

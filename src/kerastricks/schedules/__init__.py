@@ -127,8 +127,16 @@ def piecewise(
     if not boundaries:
         return float(learning_rate)
     steps = [_steps(b, steps_per_epoch) for b in boundaries]
+    if steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ConfigError(
+            key="schedule.boundaries",
+            expected=f"epochs > 0 that fall on distinct steps (steps_per_epoch={steps_per_epoch})",
+            received=boundaries,
+        )
     values = [learning_rate] + [learning_rate * f for f in factors]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=steps, values=values)
+    # Keras keeps values[i] while step <= boundaries[i]; shifting by one makes
+    # factors[i] apply from the first step of epoch boundaries[i] on.
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=[s - 1 for s in steps], values=values)
 
 
 @SCHEDULES.register(

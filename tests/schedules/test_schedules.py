@@ -1,0 +1,245 @@
+"""Schedules against numpy implementations written here, plus properties and round-trips."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kerastricks.errors import ConfigError
+from kerastricks.schedules import SCHEDULES, build_schedule, learning_rate_at
+
+
+# --- numpy references, written from the formulas (not from Keras's code) ----------------
+def np_cosine(step, lr, total, warmup, start_factor, alpha):
+    step = np.asarray(step, dtype=np.float64)
+    warm = start_factor * lr + (lr - start_factor * lr) * step / max(warmup, 1)
+    t = np.clip(step - warmup, 0, total - warmup)
+    decayed = lr * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * t / (total - warmup))) + alpha)
+    return np.where(step < warmup, warm, decayed)
+
+
+def np_exponential(step, lr, rate, period, staircase):
+    p = np.asarray(step, dtype=np.float64) / period
+    return lr * rate ** (np.floor(p) if staircase else p)
+
+
+def np_piecewise(step, lr, boundary_steps, factors):
+    step = np.asarray(step)
+    out = np.full(step.shape, lr, dtype=np.float64)
+    for b, f in zip(boundary_steps, factors):
+        out = np.where(step >= b, lr * f, out)  # factor applies from the boundary step on
+    return out
+
+
+def np_polynomial(step, lr, total, end_factor, power):
+    frac = np.minimum(np.asarray(step, dtype=np.float64), total) / total
+    end = lr * end_factor
+    return (lr - end) * (1 - frac) ** power + end
+
+
+def lr_tol(lr):
+    # Keras evaluates in float32: ~1e-7 relative per op, a handful of ops -> rtol 1e-5;
+    # values near zero (end of a decay to 0) need an absolute floor, 1e-6 of the peak.
+    return dict(rtol=1e-5, atol=1e-6 * lr)
+
+
+def sched(name, options=None, lr=0.1, spe=10, epochs=5):
+    return build_schedule(name, options, learning_rate=lr, steps_per_epoch=spe, epochs=epochs)
+
+
+# --- parity ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "options, spe, epochs",
+    [
+        ({}, 10, 5),
+        ({"alpha": 0.1}, 7, 3),
+        ({"warmup_epochs": 1}, 10, 5),
+        ({"warmup_epochs": 0.55, "warmup_start_factor": 0.1, "alpha": 0.05}, 10, 4),  # round(5.5) = 6
+        ({"warmup_epochs": 1.5, "warmup_start_factor": 1.0}, 4, 6),
+        ({"warmup_epochs": 100}, 10, 2),  # warmup longer than the run is cut to total - 1
+    ],
+)
+def test_cosine_matches_numpy(options, spe, epochs):
+    lr = 0.3
+    total = spe * epochs
+    warmup = min(int(round(options.get("warmup_epochs", 0) * spe)), total - 1)
+    steps = np.arange(total + 5)  # past the end, the rate stays at alpha * lr
+    got = learning_rate_at(sched("cosine", options, lr, spe, epochs), steps)
+    want = np_cosine(steps, lr, total, warmup, options.get("warmup_start_factor", 0.0), options.get("alpha", 0.0))
+    np.testing.assert_allclose(got, want, **lr_tol(lr))
+    assert got[warmup] == pytest.approx(lr, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "options, period",
+    [({}, 10), ({"decay_rate": 0.9, "decay_epochs": 0.5}, 5), ({"decay_rate": 0.1, "decay_epochs": 2, "staircase": True}, 20),
+     ({"staircase": True}, 10), ({"decay_epochs": 0.01}, 1)],  # a period under one step is one step
+)
+def test_exponential_matches_numpy(options, period):
+    steps = np.arange(60)
+    got = learning_rate_at(sched("exponential", options, 0.2, 10, 6), steps)
+    want = np_exponential(steps, 0.2, options.get("decay_rate", 0.5), period, options.get("staircase", False))
+    np.testing.assert_allclose(got, want, **lr_tol(0.2))
+
+
+@pytest.mark.parametrize(
+    "boundaries, factors, spe, boundary_steps",
+    [([2], [0.1], 10, [20]), ([1, 2.5, 4], [0.5, 0.1, 0.01], 8, [8, 20, 32]), ([0.25], [2.0], 6, [2])],
+)
+def test_piecewise_matches_numpy(boundaries, factors, spe, boundary_steps):
+    steps = np.arange(5 * spe)
+    got = learning_rate_at(sched("piecewise", {"boundaries": boundaries, "factors": factors}, 0.1, spe, 5), steps)
+    np.testing.assert_allclose(got, np_piecewise(steps, 0.1, boundary_steps, factors), **lr_tol(0.1))
+
+
+def test_piecewise_changes_at_the_first_step_of_the_boundary_epoch():
+    # Epoch 2 (0-based) starts at optimizer step 20: that step already uses the new rate.
+    got = learning_rate_at(sched("piecewise", {"boundaries": [2], "factors": [0.1]}), [19, 20])
+    np.testing.assert_allclose(got, [0.1, 0.01], rtol=1e-6)
+
+
+@pytest.mark.parametrize("options", [{}, {"end_factor": 0.1}, {"end_factor": 0.01, "power": 2.0}, {"power": 0.5}])
+def test_polynomial_matches_numpy(options):
+    steps = np.arange(55)
+    got = learning_rate_at(sched("polynomial", options, 0.1, 10, 5), steps)
+    want = np_polynomial(steps, 0.1, 50, options.get("end_factor", 0.0), options.get("power", 1.0))
+    np.testing.assert_allclose(got, want, **lr_tol(0.1))
+
+
+def test_constant_and_empty_piecewise_are_floats():
+    assert sched("constant", None, lr=0.05) == 0.05
+    assert sched("piecewise", {}, lr=0.05) == 0.05
+    np.testing.assert_array_equal(learning_rate_at(0.05, np.arange(4)), np.full(4, 0.05))
+    assert learning_rate_at(0.05, np.zeros((2, 3))).shape == (2, 3)
+
+
+def test_learning_rate_at_calls_schedules():
+    got = learning_rate_at(lambda step: 1.0 / (1 + step), [0, 1, 3])
+    np.testing.assert_allclose(got, [1.0, 0.5, 0.25])
+
+
+# --- conformance: every registered schedule -----------------------------------------------
+EXAMPLE_OPTIONS = {
+    "constant": {},
+    "cosine": {"warmup_epochs": 1, "warmup_start_factor": 0.1, "alpha": 0.1},
+    "exponential": {"decay_rate": 0.7, "staircase": True},
+    "piecewise": {"boundaries": [1, 3], "factors": [0.5, 0.1]},
+    "polynomial": {"end_factor": 0.2, "power": 2.0},
+}
+
+
+def test_every_schedule_is_covered():
+    assert sorted(SCHEDULES.names()) == sorted(EXAMPLE_OPTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_OPTIONS))
+def test_serialize_round_trip_gives_same_values(name):
+    schedule = sched(name, EXAMPLE_OPTIONS[name])
+    steps = np.arange(0, 55, 3)
+    if not callable(schedule):
+        assert isinstance(schedule, float)
+        return
+    revived = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert type(revived) is type(schedule)
+    assert revived.get_config() == schedule.get_config()
+    np.testing.assert_array_equal(learning_rate_at(revived, steps), learning_rate_at(schedule, steps))
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_OPTIONS))
+def test_usable_by_an_optimizer(name):
+    schedule = sched(name, EXAMPLE_OPTIONS[name])
+    opt = keras.optimizers.SGD(learning_rate=schedule)
+    var = keras.Variable(np.ones(2, "float32"))
+    opt.apply([keras.ops.ones(2)], [var])
+    opt.apply([keras.ops.ones(2)], [var])
+    # lr used in the 2 steps: lr(0) + lr(1); gradient 1 -> w = 1 - sum.
+    used = learning_rate_at(schedule, [0, 1]).sum()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(var), 1 - used, rtol=1e-6)
+
+
+# --- validation --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, options, key",
+    [
+        ("cosine", {"warmup_epoch": 1}, "schedule.warmup_epoch"),
+        ("cosine", {"alpha": 1.5}, "schedule.alpha"),
+        ("cosine", {"warmup_epochs": -1}, "schedule.warmup_epochs"),
+        ("cosine", {"learning_rate": 0.1}, "schedule.learning_rate"),  # comes from [optimizer]
+        ("exponential", {"decay_rate": 0}, "schedule.decay_rate"),
+        ("exponential", {"decay_rate": 1.5}, "schedule.decay_rate"),
+        ("exponential", {"decay_epochs": 0}, "schedule.decay_epochs"),
+        ("polynomial", {"power": 0}, "schedule.power"),
+        ("piecewise", {"boundaries": [1, 2], "factors": [0.1]}, "schedule.factors"),
+        ("piecewise", {"boundaries": [2, 1], "factors": [0.1, 0.01]}, "schedule.boundaries"),
+        ("piecewise", {"boundaries": [1, 1], "factors": [0.1, 0.01]}, "schedule.boundaries"),
+        ("piecewise", {"boundaries": [0], "factors": [0.1]}, "schedule.boundaries"),
+        ("piecewise", {"boundaries": [1.0, 1.01], "factors": [0.1, 0.01]}, "schedule.boundaries"),  # same step
+        ("piecewise", {"boundaries": [1], "factors": [-0.1]}, "schedule.factors"),
+    ],
+)
+def test_invalid_options(name, options, key):
+    with pytest.raises(ConfigError) as info:
+        build_schedule(name, options, learning_rate=0.1, steps_per_epoch=10, epochs=5, file="r.toml")
+    err = info.value
+    assert err.key == key and err.file == "r.toml"
+    assert "\n" not in str(err) and str(err).startswith(f"r.toml: key '{key}'")
+
+
+def test_unknown_schedule_suggests():
+    with pytest.raises(ConfigError) as info:
+        sched("cosin")
+    assert info.value.key == "schedule.name" and info.value.hint == "did you mean 'cosine'?"
+
+
+# --- properties ---------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(
+    lr=st.floats(1e-4, 10.0),
+    spe=st.integers(1, 8),
+    epochs=st.integers(1, 6),
+    warmup_epochs=st.floats(0.0, 3.0),
+    start=st.floats(0.0, 1.0),
+    alpha=st.floats(0.0, 1.0),
+)
+def test_cosine_is_bounded_and_non_increasing_after_warmup(lr, spe, epochs, warmup_epochs, start, alpha):
+    total = spe * epochs
+    options = {"warmup_epochs": warmup_epochs, "warmup_start_factor": start, "alpha": alpha}
+    steps = np.arange(total + 2)
+    got = learning_rate_at(sched("cosine", options, lr, spe, epochs), steps)
+    warmup = min(int(round(warmup_epochs * spe)), total - 1) if total > 1 else 0
+    after = got[warmup:]
+    slack = 1e-6 * lr  # float32 evaluation
+    assert np.all(np.diff(after) <= slack)
+    assert np.all(after <= lr + slack) and np.all(after >= alpha * lr - slack)
+    assert after[-1] == pytest.approx(alpha * lr, rel=1e-5, abs=slack)
+    # During warmup: non-decreasing from start * lr towards lr.
+    assert np.all(np.diff(got[: warmup + 1]) >= -slack)
+    assert got[0] == pytest.approx(start * lr if warmup else lr, rel=1e-5, abs=slack)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    boundaries=st.lists(st.integers(1, 20), min_size=1, max_size=4, unique=True).map(sorted),
+    seed=st.integers(0, 1000),
+)
+def test_piecewise_holds_each_factor_between_boundaries(boundaries, seed):
+    factors = list(np.random.default_rng(seed).uniform(0.01, 2.0, len(boundaries)))
+    schedule = sched("piecewise", {"boundaries": boundaries, "factors": factors}, 1.0, 3, 25)
+    steps = np.arange(0, 3 * 22)
+    np.testing.assert_allclose(
+        learning_rate_at(schedule, steps), np_piecewise(steps, 1.0, [3 * b for b in boundaries], factors), rtol=1e-6
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(rate=st.floats(0.01, 1.0), decay_epochs=st.floats(0.1, 3.0))
+def test_exponential_staircase_is_constant_within_a_period(rate, decay_epochs):
+    schedule = sched("exponential", {"decay_rate": rate, "decay_epochs": decay_epochs, "staircase": True}, 1.0, 10, 4)
+    period = max(1, int(round(decay_epochs * 10)))
+    got = learning_rate_at(schedule, np.arange(40))
+    # float32: rtol 1e-5 for the powers; values below ~1e-38 flush to zero, hence a tiny atol.
+    np.testing.assert_allclose(got, rate ** (np.arange(40) // period), rtol=1e-5, atol=1e-30)
+    assert math.isclose(got[0], 1.0)
