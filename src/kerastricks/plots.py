@@ -22,7 +22,7 @@ def _pyplot():
 def _save(fig, path: Path) -> None:
     plt = _pyplot()
     with kio.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -31,7 +31,8 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
     plt = _pyplot()
     metrics = [k for k in rows[0] if not k.startswith("val_") and k not in
                ("epoch", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False,
+                             layout="tight")
     epochs = [r["epoch"] for r in rows]
     for ax, metric in zip(axes[0], metrics):
         ax.plot(epochs, [r.get(metric, np.nan) for r in rows], label="train")
@@ -48,7 +49,7 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
 
 def learning_rate_curve(steps: np.ndarray, rates: np.ndarray, path: str | Path) -> None:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(5, 3.2), layout="tight")
     ax.plot(steps, rates)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
@@ -61,7 +62,7 @@ def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], path: 
     matrix = np.asarray(matrix)
     n = len(class_names)
     size = min(12.0, 2.0 + 0.45 * n)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="tight")
     ax.imshow(matrix, cmap="Blues")
     if n <= 30:
         ax.set_xticks(range(n), labels=class_names, rotation=90 if n > 10 else 0)

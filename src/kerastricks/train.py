@@ -11,7 +11,7 @@ evaluates the best model on the test set and writes the run directory:
       recipe.toml        the resolved recipe (every default filled in)
       metrics.csv        one row per epoch (metrics, learning rate, timings)
       report.json        test metrics, timings, time-to-target, sizes, versions
-      model.keras        the best model by train.monitor
+      model.keras        the best model by train.monitor (written when training ends)
       checkpoints/       last.npz: weights, optimizer state, callback state (resume)
       logs/              TensorBoard
       plots/             curves.png, learning_rate.png, confusion_matrix.png
@@ -294,8 +294,7 @@ class Trainer:
             technique_callbacks.extend(technique.callbacks(ctx))
         swap = next((cb for cb in technique_callbacks if isinstance(cb, keras.callbacks.SwapEMAWeights)), None)
         logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
-        best = BestModel(run_dir / MODEL_FILE if run_dir else None, monitor=monitor,
-                         mode=metric_mode(monitor), swap=swap)
+        best = BestModel(monitor=monitor, mode=metric_mode(monitor), swap=swap)
         target_cb = None
         if train_cfg["target"] is not None:
             tgt = train_cfg["target"]
@@ -347,13 +346,10 @@ class Trainer:
             technique.after_fit(model, ctx)
 
         # the best model by train.monitor
-        if best.best_weights is not None:
+        if run_dir is not None:
+            best.save(model, run_dir / MODEL_FILE)
+        elif best.best_weights is not None:
             model.set_weights(best.best_weights)
-        elif run_dir is not None and (run_dir / MODEL_FILE).exists():
-            model.set_weights(keras.saving.load_model(run_dir / MODEL_FILE, compile=False).get_weights())
-        if run_dir is not None and not (run_dir / MODEL_FILE).exists():
-            with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
-                model.save(tmp)
 
         test = evaluate_model(model, dataset, batch_size=max(batch_size, 256))
         rows = logger.rows
@@ -389,6 +385,8 @@ class Trainer:
         for name, obj in stateful.items():
             if name in state["callbacks"]:
                 obj.load_state_dict(state["callbacks"][name])
+            if name in state.get("state_arrays", {}) and hasattr(obj, "load_state_arrays"):
+                obj.load_state_arrays(state["state_arrays"][name])
         return int(state["epoch"]), bool(state["extra"].get("stop_training", False))
 
     def _report(self, *, recipe, dataset, model, optimizer, rows, test, target_cb, best, monitor, jit, ctx,

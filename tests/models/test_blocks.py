@@ -81,7 +81,9 @@ def _layer_norm(rank, *, name=None):
 
 # A new conv kind: a plain conv whose kernel is constrained to be non-negative.
 @register_conv("test_nonneg", description="non-negative kernel (test)")
-def _nonneg_conv(rank, filters, kernel_size, *, strides, padding, use_bias, kernel_initializer, kernel_regularizer, name):
+def _nonneg_conv(
+    rank, filters, kernel_size, *, strides, padding, use_bias, kernel_initializer, kernel_regularizer, name
+):
     cls = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[rank]
     return cls(
         filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,

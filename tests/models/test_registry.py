@@ -78,6 +78,11 @@ def test_describe_models_lists_defaults():
         assert not {"input_shape", "num_outputs", "task", "kernel_regularizer"} & set(row["options"])
 
 
+def test_numpy_integer_shapes_are_accepted():
+    model = build_model("mlp", input_shape=np.array([5, 2]), num_outputs=np.int64(3), options={"width": 2})
+    assert tuple(model.output.shape) == (None, 3)
+
+
 def test_lookup_is_case_insensitive():
     model = build_model("ResNet", input_shape=IMAGE, num_outputs=2, options={"depth": 8, "width": 2})
     assert model.name == "resnet8"
@@ -311,6 +316,8 @@ def test_bad_resnet_depth():
     [
         ({"task": "ranking"}, "task"),
         ({"input_shape": (40, 0)}, "input_shape"),
+        ({"input_shape": (None, 1)}, "input_shape"),
+        ({"input_shape": ()}, "input_shape"),
         ({"num_outputs": 0}, "num_outputs"),
         ({"kernel_regularizer": "l3"}, "kernel_regularizer"),
     ],

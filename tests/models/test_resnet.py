@@ -71,10 +71,13 @@ def test_hand_count_reproduces_table_6(depth):
 @pytest.mark.parametrize("depth", [32, 56])
 def test_deeper_resnets_have_3n_blocks(depth):
     n = (depth - 2) // 6
-    model = build_model("resnet", input_shape=(8, 8, 3), num_outputs=10, options={"depth": depth, "shortcut": "zero_pad"})
+    options = {"depth": depth, "shortcut": "zero_pad"}
+    model = build_model("resnet", input_shape=(8, 8, 3), num_outputs=10, options=options)
     adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
     assert len(adds) == 3 * n
-    convs3x3 = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)]
+    convs3x3 = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
+    ]
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert len(convs3x3) + len(dense) == depth  # "6n+2 stacked weighted layers"
     assert _trainable(model) == resnet_trainable_params(depth)

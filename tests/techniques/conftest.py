@@ -22,3 +22,19 @@ def tiny_model(seed: int = 0) -> keras.Model:
 @pytest.fixture
 def make_model():
     return tiny_model
+
+
+class FeedMetric(keras.callbacks.Callback):
+    """Writes a scripted `val_loss` into the logs before the callback under test reads it."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.values[epoch]
+
+
+@pytest.fixture
+def feed_metric():
+    return FeedMetric

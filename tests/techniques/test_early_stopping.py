@@ -7,17 +7,6 @@ from kerastricks.techniques import TrainContext, build_technique
 from kerastricks.techniques.early_stopping import ResumableEarlyStopping
 
 
-class FeedMetric(keras.callbacks.Callback):
-    """Writes a scripted `val_loss` into the logs before early stopping reads it."""
-
-    def __init__(self, values):
-        super().__init__()
-        self.values = values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs["val_loss"] = self.values[epoch]
-
-
 def _fit(callbacks, epochs, tiny_data, make_model, initial_epoch=0):
     x, y = tiny_data
     model = make_model()
@@ -26,26 +15,26 @@ def _fit(callbacks, epochs, tiny_data, make_model, initial_epoch=0):
     return len(history.history["loss"])
 
 
-def test_stops_after_patience(tiny_data, make_model):
+def test_stops_after_patience(tiny_data, make_model, feed_metric):
     values = [1.0, 0.5, 0.6, 0.7, 0.8, 0.4, 0.3]
     technique = build_technique("early_stopping", {"patience": 3, "restore_best_weights": False})
     (callback,) = technique.callbacks(TrainContext())
     assert isinstance(callback, ResumableEarlyStopping)
     # best at epoch 2 (0.5); epochs 3, 4, 5 do not improve -> stop after 5 epochs
-    ran = _fit([FeedMetric(values), callback], len(values), tiny_data, make_model)
+    ran = _fit([feed_metric(values), callback], len(values), tiny_data, make_model)
     assert ran == 5
     assert callback.stopped_epoch == 4 and callback.best == 0.5
 
 
-def test_counters_survive_resume(tiny_data, make_model):
+def test_counters_survive_resume(tiny_data, make_model, feed_metric):
     values = [1.0, 0.5, 0.6, 0.7, 0.8, 0.4, 0.3]
     first = build_technique("early_stopping", {"patience": 3}).callbacks(TrainContext())[0]
-    _fit([FeedMetric(values), first], 3, tiny_data, make_model)  # killed after 3 epochs
+    _fit([feed_metric(values), first], 3, tiny_data, make_model)  # killed after 3 epochs
     state = first.state_dict()
     assert state["wait"] == 1 and state["best"] == 0.5
     second = build_technique("early_stopping", {"patience": 3}).callbacks(TrainContext())[0]
     second.load_state_dict(state)
-    ran = _fit([FeedMetric(values), second], len(values), tiny_data, make_model, initial_epoch=3)
+    ran = _fit([feed_metric(values), second], len(values), tiny_data, make_model, initial_epoch=3)
     assert ran == 2  # epochs 4 and 5, then stop: the same epoch as an uninterrupted run
     assert second.stopped_epoch == 4
 

@@ -7,10 +7,9 @@ import pytest
 from kerastricks.errors import ConfigError
 from kerastricks.recipes import recipe_from_dict
 from kerastricks.techniques import TrainContext, build_technique
-from test_early_stopping import FeedMetric
 
 
-def test_reduces_after_patience(tiny_data, make_model):
+def test_reduces_after_patience(tiny_data, make_model, feed_metric):
     x, y = tiny_data
     values = [1.0, 1.0, 1.0, 1.0, 1.0]
     (callback,) = build_technique("reduce_lr_on_plateau", {"patience": 2, "factor": 0.5}).callbacks(TrainContext())
@@ -22,7 +21,7 @@ def test_reduces_after_patience(tiny_data, make_model):
         def on_epoch_end(self, epoch, logs=None):
             rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
-    model.fit(x, y, epochs=len(values), verbose=0, callbacks=[FeedMetric(values), callback, Record()])
+    model.fit(x, y, epochs=len(values), verbose=0, callbacks=[feed_metric(values), callback, Record()])
     # epoch 1 sets best; epochs 2, 3 flat -> reduce at 3; epochs 4, 5 flat -> reduce at 5
     np.testing.assert_allclose(rates, [0.1, 0.1, 0.05, 0.05, 0.025], rtol=1e-6)
 

@@ -22,22 +22,24 @@ from kerastricks.callbacks.time_to_target import reached
 
 
 class BestModel(keras.callbacks.Callback):
-    """Keep the weights of the best epoch and save that model to ``path``.
+    """Keep the weights of the best epoch by ``monitor``.
+
+    The weights stay in memory (and in the run's checkpoint, see
+    :meth:`state_arrays`); :meth:`save` writes the best model as a ``.keras``
+    file once, at the end, because saving a whole model at every improvement
+    costs more than the rest of the bookkeeping together.
 
     Args:
-        path: ``.keras`` file to write (atomically) when the metric improves;
-            ``None`` keeps the weights in memory only.
         monitor: Metric deciding "best".
         mode: ``"max"`` or ``"min"``.
         swap: Optional callback (Keras's ``SwapEMAWeights``) whose
             ``on_test_begin``/``on_test_end`` put the evaluated (averaged)
-            weights in the model while they are saved, so the saved model is
-            the one the metric was measured on.
+            weights in the model while they are copied, so the kept weights
+            are the ones the metric was measured on.
     """
 
-    def __init__(self, path: str | Path | None, monitor: str, mode: str = "max", swap: Any = None) -> None:
+    def __init__(self, monitor: str, mode: str = "max", swap: Any = None) -> None:
         super().__init__()
-        self.path = None if path is None else Path(path)
         self.monitor = monitor
         self.mode = mode
         self.swap = swap
@@ -61,13 +63,17 @@ class BestModel(keras.callbacks.Callback):
         if self.swap is not None:
             self.swap.on_test_begin()
         try:
-            self.best_weights = self.model.get_weights()
-            if self.path is not None:
-                with kio.atomic_path(self.path) as tmp:
-                    self.model.save(tmp)
+            self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
         finally:
             if self.swap is not None:
                 self.swap.on_test_end()
+
+    def save(self, model: keras.Model, path: str | Path) -> None:
+        """Write ``model`` with the best weights (if any) to ``path``, atomically."""
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
+        with kio.atomic_path(path) as tmp:
+            model.save(tmp)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -75,6 +81,12 @@ class BestModel(keras.callbacks.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
+
+    def state_arrays(self) -> list[np.ndarray]:
+        return list(self.best_weights or [])
+
+    def load_state_arrays(self, arrays: list[np.ndarray]) -> None:
+        self.best_weights = list(arrays) if arrays else None
 
 
 class RunCheckpoint:
@@ -87,7 +99,8 @@ class RunCheckpoint:
         path: The checkpoint file (``checkpoints/last.npz``).
         every: Epochs between checkpoints (the last epoch is always saved).
         states: ``name -> object`` with ``state_dict()``/``load_state_dict()``
-            saved alongside (resumable callbacks).
+            saved alongside (resumable callbacks); objects that also have
+            ``state_arrays()``/``load_state_arrays()`` keep numpy arrays too.
         extra: Called at commit; returns JSON data stored with the checkpoint.
     """
 
@@ -126,6 +139,13 @@ class RunCheckpoint:
         }
         arrays = {f"w{i}": w for i, w in enumerate(snap["weights"])}
         arrays.update({f"o{i}": v for i, v in enumerate(snap["optimizer"])})
+        counts = {}
+        for name, obj in self.states.items():
+            if hasattr(obj, "state_arrays"):
+                extra_arrays = obj.state_arrays()
+                counts[name] = len(extra_arrays)
+                arrays.update({f"s{len(counts) - 1}_{i}": a for i, a in enumerate(extra_arrays)})
+        state["arrays"] = counts
         arrays["state"] = np.frombuffer(json.dumps(state, default=kio._json_default).encode("utf-8"), dtype=np.uint8)
         with kio.atomic_path(self.path) as tmp:
             with open(tmp, "wb") as fh:
@@ -153,11 +173,17 @@ class _Commit(keras.callbacks.Callback):
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
-    """Read a :class:`RunCheckpoint` file: ``(state, model_weights, optimizer_variables)``."""
+    """Read a :class:`RunCheckpoint` file: ``(state, model_weights, optimizer_variables)``.
+
+    ``state["state_arrays"]`` maps each stateful object's name to its arrays.
+    """
     with np.load(path, allow_pickle=False) as data:
         state = json.loads(bytes(data["state"]).decode("utf-8"))
         weights = [data[f"w{i}"] for i in range(state["n_weights"])]
         opt = [data[f"o{i}"] for i in range(state["n_optimizer"])]
+        state["state_arrays"] = {
+            name: [data[f"s{k}_{i}"] for i in range(n)] for k, (name, n) in enumerate(state.get("arrays", {}).items())
+        }
     return state, weights, opt
 
 

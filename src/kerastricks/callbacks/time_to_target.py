@@ -94,3 +94,9 @@ class TimeToTarget(keras.callbacks.Callback):
     def get_config(self) -> dict[str, Any]:
         return {"metric": self.metric, "value": self.value, "mode": self.mode,
                 "examples_per_epoch": self.examples_per_epoch, "stop_training": self.stop_training}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TimeToTarget":
+        # keras.callbacks.Callback has no from_config; without it the registered
+        # class serializes but cannot be deserialized.
+        return cls(**config)

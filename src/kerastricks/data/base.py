@@ -100,7 +100,8 @@ class Dataset:
                     )
             if self.class_names is not None and len(self.class_names) != self.num_classes:
                 raise DataError(
-                    f"dataset '{self.name}': {len(self.class_names)} class names for {self.num_classes} classes"
+                    f"dataset '{self.name}': {len(self.class_names)} class names "
+                    f"for {self.num_classes} classes"
                 )
         else:
             self.num_classes = None
@@ -279,9 +280,8 @@ def _unknown_method(method: Any) -> ConfigError:
 
 def _raw_stats(x_train: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
     """``(shift, spread)`` in float64, before zero spreads are replaced by 1."""
-    if method == "standard":
-        x64 = np.asarray(x_train, dtype=np.float64)
-        return x64.mean(axis=0), x64.std(axis=0)
+    if method == "standard":  # float64 accumulation, no float64 copy of the data
+        return np.mean(x_train, axis=0, dtype=np.float64), np.std(x_train, axis=0, dtype=np.float64)
     if method == "minmax":
         low = np.min(x_train, axis=0).astype(np.float64)
         return low, np.max(x_train, axis=0).astype(np.float64) - low

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -55,12 +56,15 @@ from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_indices
 from kerastricks.data.base import normalize as normalize_dataset
 from kerastricks.data.base import split_validation
 from kerastricks.errors import ConfigError, DataError
-from kerastricks.registry import Registry, normalize_name
+from kerastricks.registry import Entry, Registry, normalize_name
 from kerastricks.validation import PositiveInt, validate_options
 
 logger = logging.getLogger(__name__)
 
-DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+Loader = Callable[..., Dataset]
+"""A dataset loader: keyword-only options in, :class:`Dataset` out."""
+
+DATASETS: Registry[Loader] = Registry("dataset")
 """Every dataset name a recipe accepts, with its loader and a description."""
 
 TEST_SPLIT_SEED = 0
@@ -72,7 +76,7 @@ PATH_SUFFIX = ":PATH"
 TaskOption = Literal["auto", "classification", "regression"]
 HoldOutFraction = Annotated[float, Field(gt=0, lt=1)]
 ColorMode = Literal["rgb", "grayscale", "rgba"]
-ImageSize = Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+ImageSize = Annotated[tuple[PositiveInt, ...], Field(min_length=2, max_length=2)]
 
 _CACHE_FORMAT = 1
 
@@ -82,7 +86,7 @@ _CACHE_FORMAT = 1
 # --------------------------------------------------------------------------- #
 
 
-def register_dataset(name: str, *, description: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+def register_dataset(name: str, *, description: str) -> Callable[[Loader], Loader]:
     """Register a loader so recipes and ``load_dataset`` accept ``name``.
 
     The loader's keyword-only arguments are its options (annotate them, e.g.
@@ -121,7 +125,7 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("kerastricks"))
 
 
-def resolve_dataset(name: str, *, file: str | None = None) -> tuple[Any, str | None]:
+def resolve_dataset(name: str, *, file: str | None = None) -> tuple[Entry[Loader], str | None]:
     """The registry entry for ``name`` and, for a prefix form, its path.
 
     Raises:
@@ -197,15 +201,22 @@ def load_dataset(
     """
     if not 0 <= validation_split < 1:
         raise ConfigError(
-            file=file, key="data.validation_split", expected="a value >= 0 and < 1", received=validation_split
+            file=file,
+            key="data.validation_split",
+            expected="a value >= 0 and < 1",
+            received=validation_split,
         )
     if str(normalize).lower() not in NORMALIZE_METHODS:
         raise ConfigError(
-            file=file, key="data.normalize", expected=f"one of {', '.join(NORMALIZE_METHODS)}", received=normalize
+            file=file,
+            key="data.normalize",
+            expected=f"one of {', '.join(NORMALIZE_METHODS)}",
+            received=normalize,
         )
     entry, path = resolve_dataset(name, file=file)
     loader = entry.obj
-    exclude = ("path",) if path is not None else ()
+    # A prefix loader's first parameter takes the path; it is not a recipe option.
+    exclude = (next(iter(inspect.signature(loader).parameters)),) if path is not None else ()
     opts = validate_options(loader, dict(options or {}), section="data", file=file, exclude=exclude)
     ds = loader(path, **opts) if path is not None else loader(**opts)
     if not isinstance(ds, Dataset):
@@ -220,7 +231,9 @@ def load_dataset(
                 received=validation_split,
             )
         stratify = ds.task == "classification"
-        x_tr, y_tr, x_val, y_val = split_validation(ds.x_train, ds.y_train, validation_split, seed, stratify)
+        x_tr, y_tr, x_val, y_val = split_validation(
+            ds.x_train, ds.y_train, validation_split, seed, stratify
+        )
         ds = Dataset(
             name=ds.name, x_train=x_tr, y_train=y_tr, x_val=x_val, y_val=y_val,
             x_test=ds.x_test, y_test=ds.y_test, task=ds.task, num_classes=ds.num_classes,
@@ -235,10 +248,14 @@ def load_dataset(
 # --------------------------------------------------------------------------- #
 
 
+def _cwd_hint(path: str) -> str | None:
+    return None if Path(path).expanduser().is_absolute() else f"relative paths start at {os.getcwd()}"
+
+
 def _existing_file(path: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError("file not found", file=path, received=f"no such file (working directory {os.getcwd()})")
+        raise DataError("file not found", file=path, hint=_cwd_hint(path))
     if not p.is_file():
         raise DataError("not a file", file=path, expected="a file", received="a directory")
     return p
@@ -280,7 +297,8 @@ def _resolve_targets(
     ``task="auto"`` picks classification for integer-valued labels.
     """
     width = None
-    if task != "regression" and _is_one_hot(y_train) and _is_one_hot(y_test) and y_train.shape[1] == y_test.shape[1]:
+    one_hot = _is_one_hot(y_train) and _is_one_hot(y_test) and y_train.shape[1] == y_test.shape[1]
+    if task != "regression" and one_hot:
         width = y_train.shape[1]
         y_train, y_test = y_train.argmax(axis=1), y_test.argmax(axis=1)
         task = "classification"
@@ -298,7 +316,9 @@ def _resolve_targets(
             received=f"y_train shape {tuple(y_train.shape)}",
         )
     if not (_is_integral(y_train) and _is_integral(y_test)):
-        raise DataError("classification labels must be integers", file=file, received=f"dtype {y_train.dtype}")
+        raise DataError(
+            "classification labels must be integers", file=file, received=f"dtype {y_train.dtype}"
+        )
     low = min(y_train.min(initial=0), y_test.min(initial=0))
     if low < 0:
         raise DataError("classification labels must be >= 0", file=file, received=f"label {int(low)}")
@@ -398,8 +418,9 @@ def load_mnist1d(
     state, which the generator reseeds, is restored afterwards.
 
     Args:
-        num_samples: Total samples (train + test), >= 20; default 5000 gives
-            4000 train / 1000 test.
+        num_samples: Total samples (train + test), >= 20, rounded down to a
+            multiple of 10 (equal per class); default 5000 gives 4000 train /
+            1000 test.
         seed: Generator seed (package default 42).
         length: Signal length (``final_seq_length``), default 40.
 
@@ -427,7 +448,9 @@ def load_mnist1d(
         args.final_seq_length = length
         with _preserved_global_rng():
             raw = mnist1d_data.make_dataset(args)
-        arrays = {"x_train": raw["x"], "y_train": raw["y"], "x_test": raw["x_test"], "y_test": raw["y_test"]}
+        arrays = {
+            "x_train": raw["x"], "y_train": raw["y"], "x_test": raw["x_test"], "y_test": raw["y_test"]
+        }
         _write_cache(path, arrays)
     return Dataset(
         name="mnist1d",
@@ -517,7 +540,8 @@ _KERAS_SOURCES = {
             )
         ),
         _GCS + "train-labels-idx1-ubyte.gz",
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     ),
     "cifar10": _KerasSource(
         ("cifar-10-batches-py-target_archive",),
@@ -682,7 +706,10 @@ def load_npz(
         raise DataError("not a readable .npz archive", file=path, received=_reason(exc)) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(
-            "not an .npz archive", file=path, expected=f"arrays {', '.join(_NPZ_KEYS)}", received="a single .npy array"
+            "not an .npz archive",
+            file=path,
+            expected=f"arrays {', '.join(_NPZ_KEYS)}",
+            received="a single .npy array",
         )
     with archive:
         found = list(archive.files)
@@ -717,7 +744,9 @@ def load_npz(
         )
     if y_train.shape[1:] != y_test.shape[1:]:
         raise DataError(
-            "y_train and y_test differ in shape", file=path, received=f"{y_train.shape[1:]} and {y_test.shape[1:]}"
+            "y_train and y_test differ in shape",
+            file=path,
+            received=f"{y_train.shape[1:]} and {y_test.shape[1:]}",
         )
     default_normalize = "scale255" if x_train.dtype == np.uint8 else "standard"
     y_train, y_test, task, num_classes, class_names = _resolve_targets(
@@ -733,7 +762,11 @@ def load_npz(
         task=task,
         num_classes=num_classes,
         class_names=class_names,
-        meta={"source": "npz", "path": str(Path(path).expanduser().resolve()), "default_normalize": default_normalize},
+        meta={
+            "source": "npz",
+            "path": str(Path(path).expanduser().resolve()),
+            "default_normalize": default_normalize,
+        },
     )
 
 
@@ -820,7 +853,9 @@ def _read_csv_rows(
             received=label_column,
         )
     if len(header) < 2:
-        raise DataError("no feature columns besides the label", file=path, received=f"columns {', '.join(header)}")
+        raise DataError(
+            "no feature columns besides the label", file=path, received=f"columns {', '.join(header)}"
+        )
     li = header.index(label_column)
     rows, labels, lines = [], [], []
     for row in reader:
@@ -932,7 +967,7 @@ def load_folder(
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DataError("image folder not found", file=path, received=f"working directory {os.getcwd()}")
+        raise DataError("image folder not found", file=path, hint=_cwd_hint(path))
     read = dict(image_size=tuple(image_size), color_mode=color_mode)
     if (root / "train").is_dir() and (root / "test").is_dir():
         train_classes, test_classes = _class_folders(root / "train"), _class_folders(root / "test")
@@ -946,11 +981,13 @@ def load_folder(
         x_train, y_train, names = _read_image_dir(root / "train", None, **read)
         x_test, y_test, _ = _read_image_dir(root / "test", names, **read)
         layout = "train/test"
+        split_meta = {}
     else:
         x, y, names = _read_image_dir(root, None, **read)
         train, test = split_indices(y, test_fraction, TEST_SPLIT_SEED, stratify=True)
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
         layout = "single"
+        split_meta = {"test_fraction": float(test_fraction), "test_seed": TEST_SPLIT_SEED}
     return Dataset(
         name=f"folder:{path}",
         x_train=x_train, y_train=y_train, x_val=None, y_val=None, x_test=x_test, y_test=y_test,
@@ -964,7 +1001,7 @@ def load_folder(
             "image_size": list(image_size),
             "color_mode": color_mode,
             "default_normalize": "scale255",
-            **({"test_fraction": float(test_fraction), "test_seed": TEST_SPLIT_SEED} if layout == "single" else {}),
+            **split_meta,
         },
     )
 

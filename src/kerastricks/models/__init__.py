@@ -16,9 +16,11 @@ any layer is built. Convolution and normalization kinds come from the
 registries, so a technique that registers a new kind reaches every conv builder.
 
 ``kernel_regularizer`` is a Python-only argument of :func:`build_model` (not a
-recipe option): it is passed to every builder, which hands it to every kernel
-it creates. Recipes add L2 another way (rebuilding the model through
-``keras.models.clone_model``); this argument is for Python users.
+recipe option, excluded from the option schema by :data:`BUILDER_ARGUMENTS`):
+it is passed to every builder, which hands it to every kernel it creates
+(conv, dense, recurrent input kernels; not recurrent kernels, norms or biases).
+Regularization chosen in a recipe can instead be added to any built model
+with ``keras.models.clone_model``, since every model here is functional.
 
 Registering your own model::
 
@@ -35,6 +37,7 @@ Registering your own model::
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any, Callable, Sequence
 
 import keras
@@ -209,24 +212,26 @@ def validate_model_options(
     return validated
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
 def _check_shape(input_shape: Any, num_outputs: Any, task: Any) -> tuple[int, ...]:
     if task not in TASKS:
         raise ConfigError(key="task", expected=f"one of {', '.join(TASKS)}", received=task)
-    ok = isinstance(num_outputs, int) and not isinstance(num_outputs, bool) and num_outputs >= 1
-    if not ok:
+    if not _is_count(num_outputs):
         raise ConfigError(key="num_outputs", expected="an integer >= 1", received=num_outputs)
     try:
         shape = tuple(input_shape)
-        ok = len(shape) >= 1 and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
     except TypeError:
-        ok = False
-    if not ok:
+        shape = ()
+    if not shape or not all(_is_count(d) for d in shape):
         raise ConfigError(
             key="input_shape",
             expected="a tuple of positive integers, e.g. (40, 1) or (32, 32, 3)",
             received=input_shape,
         )
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 def build_model(
@@ -281,7 +286,7 @@ def build_model(
             )
         extra["kernel_regularizer"] = kernel_regularizer
     try:
-        return entry.obj(input_shape=shape, num_outputs=num_outputs, task=task, **validated, **extra)
+        return entry.obj(input_shape=shape, num_outputs=int(num_outputs), task=task, **validated, **extra)
     except UserError as exc:
         raise _in_file(exc, file) from None
 

@@ -140,8 +140,9 @@ def mnist1d_cnn(
 
     PyTorch's ``padding=1`` is emulated with ``ZeroPadding1D(1)`` followed by a
     ``"valid"`` convolution, so the length arithmetic is exactly PyTorch's
-    (``L_out = floor((L_in + 2 - k) / 2) + 1``). With the defaults the parameter count equals
-    the reference model's (5,210 for 10 classes on length 40).
+    (``L_out = floor((L_in + 2 - k) / 2) + 1``). With the defaults the
+    parameter count equals the reference model's (5,210 for 10 classes on
+    length 40).
 
     Deviations from the reference code: Keras flattens ``(length, channels)``
     where PyTorch flattens ``(channels, length)``, so the linear layer sees the
@@ -156,8 +157,9 @@ def mnist1d_cnn(
         task: ``"classification"`` or ``"regression"``; both end in linear units.
         channels: Channels of each conv layer, >= 1. Default 25 (the paper's).
         activation: Any ``keras.activations`` name. Default ``"relu"``.
-        kernel_initializer: Any ``keras.initializers`` name for every kernel,
-            or None (default) for PyTorch's default initializer.
+        kernel_initializer: Any ``keras.initializers`` name for the conv
+            kernels (the linear layer then keeps Keras's ``glorot_uniform``),
+            or None (default) for PyTorch's default initializer on every kernel.
         conv: A :data:`~kerastricks.models.blocks.CONVS` kind. Default ``"plain"``.
         norm: A :data:`~kerastricks.models.blocks.NORMS` kind after each conv.
             Default ``"none"`` (the paper's model has no normalization).
