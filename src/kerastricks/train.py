@@ -105,6 +105,29 @@ def optimizer_state_size(optimizer: keras.optimizers.Optimizer) -> dict[str, int
     return {"scalars": scalars, "bytes": nbytes}
 
 
+def configure_threads(threads: Any) -> str:
+    """Apply ``[train] threads``; returns what was done, for the report.
+
+    TensorFlow accepts thread settings only before its runtime starts, so in a
+    process that already ran TensorFlow ops the setting is reported as not
+    applied instead of failing the run.
+    """
+    if threads == "auto":
+        return "auto (TensorFlow default)"
+    import tensorflow as tf
+
+    n = int(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current == n:
+            return f"{n}"
+        return f"not applied ({n} requested): TensorFlow was already running in this process"
+    return f"{n}"
+
+
 def make_run_dir(root: str | Path, name: str) -> Path:
     """Create a new, unique ``root/<name>-<UTC time>`` directory."""
     root = Path(root)
@@ -211,6 +234,7 @@ class Trainer:
             kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
         run_dir = self.run_dir
 
+        threads = configure_threads(train_cfg["threads"])
         seed = int(train_cfg["seed"])
         keras.utils.set_random_seed(seed)
         if train_cfg["deterministic"]:
@@ -357,7 +381,7 @@ class Trainer:
             recipe=recipe, dataset=dataset, model=model, optimizer=optimizer, rows=rows, test=test,
             target_cb=target_cb, best=best, monitor=monitor, jit=(jit, jit_reason), ctx=ctx,
             techniques=techniques, wall=wall_before + time.perf_counter() - t0, fit_wall=fit_wall,
-            resumed=resumed, n_train=n_train,
+            resumed=resumed, n_train=n_train, threads=threads,
         )
         if run_dir is not None:
             if train_cfg["plots"]:
@@ -370,7 +394,7 @@ class Trainer:
     def _monitor(self, dataset, has_val: bool) -> str:
         monitor = self.recipe.train["monitor"]
         if monitor != "auto":
-            return monitor
+            return monitor  # a metric name, or "last"
         base = "accuracy" if dataset.task == "classification" else "loss"
         return f"val_{base}" if has_val else base
 
@@ -390,7 +414,7 @@ class Trainer:
         return int(state["epoch"]), bool(state["extra"].get("stop_training", False))
 
     def _report(self, *, recipe, dataset, model, optimizer, rows, test, target_cb, best, monitor, jit, ctx,
-                techniques, wall, fit_wall, resumed, n_train) -> dict[str, Any]:
+                techniques, wall, fit_wall, resumed, n_train, threads) -> dict[str, Any]:
         epochs_run = len(rows)
         target = recipe.train["target"]
         technique_report = {}
@@ -421,6 +445,7 @@ class Trainer:
             "optimizer_state": optimizer_state_size(optimizer),
             "precision_policy": keras.mixed_precision.global_policy().name,
             "jit_compile": {"value": jit[0], "reason": jit[1]},
+            "threads": threads,
             "seed": int(recipe.train["seed"]),
             "dataset": dataset.summary(),
             "techniques": technique_report,

@@ -120,7 +120,7 @@ def test_cnn1d_strided_all_conv_and_flatten_head():
         "cnn1d",
         input_shape=(40,),
         num_outputs=3,
-        options={"width": 4, "depth": 3, "pool": "none", "head": "flatten", "norm": "none", "dropout": 0.1},
+        options={"width": 4, "depth": 3, "downsample": "stride", "head": "flatten", "norm": "none", "dropout": 0.1},
     )
     assert not any(layer.name.endswith("_pool") for layer in model.layers)
     assert [model.get_layer(f"block{i}_conv").strides for i in (1, 2, 3)] == [(2,)] * 3
@@ -179,3 +179,30 @@ def test_cnn2d_on_8x8_digits_with_deep_stacks():
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]) == 3
     y = model(np.zeros((1, 8, 8), "float32"))
     assert tuple(y.shape) == (1, 10)
+
+
+def test_cnn1d_without_downsampling_keeps_the_length():
+    model = build_model(
+        "cnn1d", input_shape=(40, 1), num_outputs=10,
+        options={"width": 4, "depth": 3, "downsample": "none"},
+    )
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert len(convs) == 3
+    assert all(layer.output.shape[1] == 40 for layer in convs)
+    assert not any(layer.name.endswith("_pool") for layer in model.layers)
+
+
+def test_mnist1d_cnn_biases_follow_pytorch_default():
+    keras.utils.set_random_seed(0)
+    model = build_model("mnist1d_cnn", input_shape=(40, 1), num_outputs=10)
+    fan_ins = {"conv1_conv": 1 * 5, "conv2_conv": 25 * 3, "conv3_conv": 25 * 3, "logits": 125}
+    for name, fan_in in fan_ins.items():
+        bias = model.get_layer(name).bias.numpy()
+        bound = 1.0 / np.sqrt(fan_in)
+        assert np.all(np.abs(bias) <= bound)
+        # uniform on [-b, b]: the spread is far from zero (std b/sqrt(3))
+        assert bias.std() > 0.3 * bound
+    keras.utils.set_random_seed(0)
+    again = build_model("mnist1d_cnn", input_shape=(40, 1), num_outputs=10)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -259,7 +259,7 @@ def test_unknown_option_suggests_closest():
         ("mlp", {"dropout": 1.0}, "model.dropout"),
         ("cnn2d", {"depth": -1}, "model.depth"),
         ("gru", {"units": 0}, "model.units"),
-        ("cnn1d", {"pool": "maxx"}, "model.pool"),
+        ("cnn1d", {"downsample": "maxx"}, "model.downsample"),
         ("cnn1d", {"width_multiplier": 0.0}, "model.width_multiplier"),
         ("resnet", {"shortcut": "B"}, "model.shortcut"),
     ],

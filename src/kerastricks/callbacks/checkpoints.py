@@ -21,6 +21,9 @@ from kerastricks import io as kio
 from kerastricks.callbacks.time_to_target import reached
 
 
+LAST = "last"
+
+
 class BestModel(keras.callbacks.Callback):
     """Keep the weights of the best epoch by ``monitor``.
 
@@ -30,7 +33,10 @@ class BestModel(keras.callbacks.Callback):
     costs more than the rest of the bookkeeping together.
 
     Args:
-        monitor: Metric deciding "best".
+        monitor: Metric deciding "best", or ``"last"`` to keep the final
+            weights (no selection; with a schedule that decays to zero the
+            last epoch is usually the best, and a small validation set picks
+            an epoch by noise).
         mode: ``"max"`` or ``"min"``.
         swap: Optional callback (Keras's ``SwapEMAWeights``) whose
             ``on_test_begin``/``on_test_end`` put the evaluated (averaged)
@@ -55,6 +61,9 @@ class BestModel(keras.callbacks.Callback):
         return value > self.best if self.mode == "max" else value < self.best
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor == LAST:
+            self.best_epoch = epoch + 1  # the weights are the model's own at the end
+            return
         value = (logs or {}).get(self.monitor)
         if value is None or not self._improved(float(value)):
             return

@@ -55,6 +55,7 @@ def train_settings(
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32",
     jit_compile: Union[bool, Literal["auto"]] = "auto",
     steps_per_execution: PositiveInt = 1,
+    threads: Union[PositiveInt, Literal["auto"]] = "auto",
     monitor: str = "auto",
     target: Optional[dict] = None,
     checkpoint_every: PositiveInt = 1,
@@ -72,9 +73,13 @@ def train_settings(
         jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
             was measured on CPUs).
         steps_per_execution: Batches per compiled call (fewer Python round trips).
+        threads: TensorFlow intra- and inter-op threads; ``"auto"`` keeps
+            TensorFlow's default (one per core). Small models on few cores can
+            train faster with 1 (measured on MNIST-1D, see docs/guide.md).
         monitor: Metric that picks the best epoch (``model.keras``);
             ``"auto"``: ``val_accuracy`` for classification, ``val_loss``
-            otherwise (``accuracy``/``loss`` without validation data).
+            otherwise (``accuracy``/``loss`` without validation data);
+            ``"last"``: keep the final weights (no selection).
         target: ``{metric = "val_accuracy", value = 0.98}``: records the wall
             time at which the metric first reaches the value (time-to-accuracy).
         checkpoint_every: Epochs between resumable checkpoints.
@@ -324,7 +329,7 @@ def _default_name(dataset: str, model: str) -> str:
 
 def _cross_checks(recipe: Recipe) -> None:
     train = recipe.train
-    if train["monitor"] != "auto":
+    if train["monitor"] not in ("auto", "last"):
         recipe.require_metric(train["monitor"], key="train.monitor")
     if train["target"] is not None:
         recipe.require_metric(train["target"]["metric"], key="train.target.metric")
