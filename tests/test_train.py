@@ -134,3 +134,16 @@ def test_regression_on_csv(tmp_path):
     assert report["best"]["monitor"] == "val_loss"
     assert set(report["test"]) >= {"mae", "mse", "r2", "loss"}
     assert report["test"]["r2"] > 0.5
+
+
+def test_configure_threads_reports_what_happened():
+    import tensorflow as tf
+
+    from kerastricks.train import configure_threads
+
+    assert configure_threads("auto").startswith("auto")
+    tf.constant(1.0) + 1.0  # the runtime is running now: settings can no longer change
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    wanted = current + 3
+    assert configure_threads(wanted).startswith("not applied")
+    assert tf.config.threading.get_intra_op_parallelism_threads() == current

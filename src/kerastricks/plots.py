@@ -1,4 +1,9 @@
-"""PNG plots of a run: learning curves, learning rate, confusion matrix."""
+"""PNG plots of a run: learning curves, learning rate, confusion matrix.
+
+Uses matplotlib's object API (``Figure`` + the Agg canvas), never ``pyplot``:
+no global state, no GUI backend, safe to call from any thread. Layout is set
+by hand because matplotlib's automatic tight layout costs an extra full draw.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +14,39 @@ import numpy as np
 
 from kerastricks import io as kio
 
+#: Per-epoch columns of ``metrics.csv`` that are not metrics.
+NON_METRICS = ("epoch", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s")
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+def preload() -> None:
+    """Import matplotlib ahead of time (the trainer does it while the model trains)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
 
-    return plt
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100)
 
 
 def _save(fig, path: Path) -> None:
-    plt = _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
     with kio.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+        fig.savefig(tmp, format="png")
 
 
 def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """Loss and the other metrics, train and validation, per epoch."""
-    plt = _pyplot()
-    metrics = [k for k in rows[0] if not k.startswith("val_") and k not in
-               ("epoch", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False,
-                             layout="tight")
+    """Loss and the other metrics, train and validation, per epoch (one panel each)."""
+    metrics = [k for k in rows[0] if not k.startswith("val_") and k not in NON_METRICS]
+    fig = _figure(4.5 * len(metrics), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    fig.subplots_adjust(left=0.08 if len(metrics) > 1 else 0.15, right=0.98, bottom=0.15,
+                        top=0.88 if title else 0.95, wspace=0.3)
     epochs = [r["epoch"] for r in rows]
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes, metrics):
         ax.plot(epochs, [r.get(metric, np.nan) for r in rows], label="train")
         if any(f"val_{metric}" in r for r in rows):
             ax.plot(epochs, [r.get(f"val_{metric}", np.nan) for r in rows], label="validation")
@@ -48,21 +60,26 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
 
 
 def learning_rate_curve(steps: np.ndarray, rates: np.ndarray, path: str | Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2), layout="tight")
+    """The learning rate against optimizer steps."""
+    fig = _figure(5, 3.2)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.16, top=0.95)
     ax.plot(steps, rates)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     ax.grid(alpha=0.3)
     _save(fig, Path(path))
 
 
 def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], path: str | Path) -> None:
-    plt = _pyplot()
+    """Counts of (true, predicted) classes; cell values written for up to 30 classes."""
     matrix = np.asarray(matrix)
     n = len(class_names)
-    size = min(12.0, 2.0 + 0.45 * n)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="tight")
+    size = min(12.0, 2.5 + 0.45 * n)
+    fig = _figure(size, size * 0.9)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.14, top=0.92)
     ax.imshow(matrix, cmap="Blues")
     if n <= 30:
         ax.set_xticks(range(n), labels=class_names, rotation=90 if n > 10 else 0)

@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -361,6 +362,14 @@ class Trainer:
             initial_epoch, finished = self._restore(model, stateful)
             resumed = int(state["extra"].get("resumed", 0)) + 1
 
+        preloader = None
+        if run_dir is not None and train_cfg["plots"]:
+            # matplotlib's import costs most of a second; do it while the model trains
+            from kerastricks.plots import preload
+
+            preloader = threading.Thread(target=preload, name="kerastricks-preload-plots", daemon=True)
+            preloader.start()
+
         if not finished and initial_epoch < epochs:
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
                       callbacks=callbacks, verbose=self.verbose)
@@ -385,6 +394,8 @@ class Trainer:
         )
         if run_dir is not None:
             if train_cfg["plots"]:
+                if preloader is not None:
+                    preloader.join()
                 write_plots(run_dir, rows, test, dataset, schedule, ctx.steps_per_epoch, epochs)
             report["wall_time_s"] = wall_before + time.perf_counter() - t0
             kio.write_json(run_dir / REPORT_FILE, report)

@@ -186,3 +186,17 @@ def test_restore_into_mismatched_optimizer_raises(tmp_path):
         restore_optimizer(tiny_model(optimizer="sgd"), opt)
     with pytest.raises(ValueError, match="shape"):
         restore_optimizer(tiny_model(hidden=6), opt)
+
+
+def test_best_model_last_keeps_the_final_weights(tmp_path):
+    model = tiny_model(compile=False)
+    cb = BestModel(monitor="last")
+    cb.set_model(model)
+    for epoch in range(3):
+        cb.on_epoch_end(epoch, {"val_metric": 1.0 - epoch})
+    assert cb.best_epoch == 3 and cb.best_weights is None
+    final = [w * 2 for w in model.get_weights()]
+    model.set_weights(final)
+    cb.save(model, tmp_path / "m.keras")
+    for got, want in zip(keras.saving.load_model(tmp_path / "m.keras").get_weights(), final):
+        np.testing.assert_array_equal(got, want)

@@ -90,3 +90,17 @@ def test_recipe_views():
     assert "name" not in recipe.options("model")
     assert recipe.has_validation
     assert isinstance(recipe, Recipe)
+
+
+def test_monitor_last_needs_no_metric():
+    recipe = recipe_from_dict({**MINIMAL, "data": {"name": "digits", "validation_split": 0.0},
+                               "train": {"monitor": "last"}})
+    assert recipe.train["monitor"] == "last"
+
+
+def test_threads_setting():
+    assert recipe_from_dict({**MINIMAL, "train": {"threads": 1}}).train["threads"] == 1
+    assert recipe_from_dict(MINIMAL).train["threads"] == "auto"
+    with pytest.raises(ConfigError) as err:
+        recipe_from_dict({**MINIMAL, "train": {"threads": 0}}, source="t.toml")
+    assert "train.threads" in str(err.value)

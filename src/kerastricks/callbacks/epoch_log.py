@@ -22,6 +22,17 @@ def current_learning_rate(optimizer: Any) -> float:
     return float(keras.ops.convert_to_numpy(lr))
 
 
+def _compiled_learning_rate(optimizer: Any):
+    """``current_learning_rate`` as one compiled call on TensorFlow (a schedule
+    evaluated eagerly costs milliseconds)."""
+    if keras.backend.backend() != "tensorflow" or getattr(optimizer, "learning_rate", None) is None:
+        return lambda: current_learning_rate(optimizer)
+    import tensorflow as tf
+
+    fn = tf.function(lambda: tf.cast(optimizer.learning_rate, tf.float32))
+    return lambda: float(fn().numpy())
+
+
 class EpochLogger(keras.callbacks.Callback):
     """Collect one row per epoch and rewrite ``metrics.csv`` atomically.
 
@@ -43,6 +54,7 @@ class EpochLogger(keras.callbacks.Callback):
         self._train_start = None
         self._epoch_start = None
         self._train_end = None
+        self._lr_fn = None
 
     def on_train_begin(self, logs=None):
         self._train_start = time.perf_counter()
@@ -61,7 +73,9 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         logs = logs if logs is not None else {}
-        lr = current_learning_rate(self.model.optimizer)
+        if self._lr_fn is None:
+            self._lr_fn = _compiled_learning_rate(self.model.optimizer)
+        lr = self._lr_fn()
         logs.setdefault("learning_rate", lr)
         train_end = self._train_end or now
         row = {"epoch": epoch + 1}

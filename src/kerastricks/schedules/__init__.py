@@ -184,13 +184,30 @@ def build_schedule(
 
 
 def learning_rate_at(schedule: Any, steps: Any) -> Any:
-    """Evaluate a schedule (or a constant) at an array of steps, as numpy."""
+    """Evaluate a schedule (or a constant) at an array of steps, as numpy.
+
+    On the TensorFlow backend all steps are evaluated in one compiled call
+    (calling a Keras schedule eagerly costs milliseconds per step).
+    """
     import numpy as np
 
     steps = np.asarray(steps)
-    if callable(schedule):
-        return np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps])
-    return np.full(steps.shape, float(schedule))
+    if not callable(schedule):
+        return np.full(steps.shape, float(schedule))
+    if keras.backend.backend() == "tensorflow" and steps.size:
+        import tensorflow as tf
+
+        @tf.function
+        def evaluate(values):
+            return tf.map_fn(lambda t: tf.cast(schedule(t), tf.float32), values, fn_output_signature=tf.float32)
+
+        try:  # steps as float32: exact up to 2**24, accepted by every Keras schedule
+            values = evaluate(tf.constant(steps.reshape(-1), tf.float32)).numpy()
+            return values.reshape(steps.shape).astype(np.float64)
+        except (TypeError, ValueError):  # a schedule that cannot be traced: evaluate step by step
+            pass
+    return np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps.reshape(-1)]).reshape(
+        steps.shape)
 
 
 __all__ = ["SCHEDULES", "build_schedule", "learning_rate_at"]

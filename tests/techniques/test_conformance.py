@@ -1,0 +1,62 @@
+"""One contract for every registered technique: validates, trains, reports, resumes.
+
+For each technique (default options) on a tiny digits recipe: the recipe
+validates, a run applies it and names it in the report, and a run killed right
+after its first checkpoint resumes to the full epoch count with the
+technique's state restored.
+"""
+
+import json
+
+import pytest
+
+from kerastricks.callbacks import RunCheckpoint
+from kerastricks.recipes import recipe_from_dict
+from kerastricks.techniques import TECHNIQUES
+from kerastricks.train import Trainer
+
+
+def recipe_with(name):
+    return recipe_from_dict(
+        {
+            "data": {"name": "digits", "validation_split": 0.2},
+            "model": {"name": "mlp", "width": 16, "depth": 1},
+            "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+            "train": {"epochs": 3, "batch_size": 16, "tensorboard": False, "plots": False},
+            "techniques": {name: {}},
+        },
+        source=f"{name}.toml",
+    )
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", TECHNIQUES.names())
+def test_technique_trains_reports_and_resumes(name, tmp_path, monkeypatch):
+    recipe = recipe_with(name)
+    assert list(recipe.techniques) == [name]
+
+    original = RunCheckpoint.write
+
+    def write_then_die(self):
+        original(self)
+        if self.saved_epochs == [1]:
+            raise Killed
+
+    monkeypatch.setattr(RunCheckpoint, "write", write_then_die)
+    out = tmp_path / "run"
+    with pytest.raises(Killed):
+        Trainer(recipe, out=out, verbose=0).fit()
+    assert (out / "checkpoints" / "last.npz").exists() and not (out / "report.json").exists()
+
+    result = Trainer.resume(out, verbose=0).fit()
+    report = json.loads((out / "report.json").read_text())
+    assert name in report["techniques"]
+    assert report["techniques"][name]["options"] == TECHNIQUES.get(name).defaults
+    assert report["resumed"] == 1
+    # early stopping may legitimately end before the planned epochs
+    assert report["epochs_run"] == 3 or (name == "early_stopping" and report["stopped_early"])
+    assert report["test"]["accuracy"] > 0.5
+    assert result.model is not None
