@@ -83,3 +83,18 @@ def test_recipe_file_round_trip(tmp_path):
     path.write_text(recipe.to_toml())
     again = load_recipe(path)
     assert again == recipe and again.source == str(path)
+
+
+def test_switching_a_component_drops_the_old_components_options():
+    # the preset's cosine schedule has warmup_epochs; a constant schedule has no options
+    recipe = load_recipe(preset="mnist1d", overrides=["schedule.name=constant"])
+    assert recipe.schedule == {"name": "constant"}
+    # options for the new component survive, in either order
+    recipe = load_recipe(preset="mnist1d", overrides=["schedule.decay_rate=0.3", "schedule.name=exponential"])
+    assert recipe.schedule["name"] == "exponential" and recipe.schedule["decay_rate"] == 0.3
+    # the same name keeps everything; trainer data keys survive a dataset switch
+    assert load_recipe(preset="mnist1d", overrides=["schedule.name=cosine"]).schedule["warmup_epochs"] == 2.5
+    recipe = load_recipe(preset="mnist1d", overrides=["data.name=digits", "data.validation_split=0.2",
+                                                      "model.name=cnn2d"])
+    assert recipe.data["name"] == "digits" and recipe.data["validation_split"] == 0.2
+    assert "num_samples" not in recipe.data and recipe.model["width"] == 32

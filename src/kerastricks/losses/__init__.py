@@ -42,6 +42,14 @@ def crossentropy(*, task: str, label_smoothing: Fraction = 0.0) -> keras.losses.
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+LOSSES.register(
+    "sparse_categorical_crossentropy",
+    crossentropy,
+    description="Keras's name for crossentropy on integer labels (same loss).",
+    task="classification",
+)
+
+
 @LOSSES.register("mse", description="Mean squared error (regression).", task="regression")
 def mse(*, task: str) -> keras.losses.Loss:
     return keras.losses.MeanSquaredError()

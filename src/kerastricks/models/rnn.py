@@ -114,25 +114,7 @@ def lstm(
 ) -> keras.Model:
     """A stacked LSTM classifier (Hochreiter & Schmidhuber 1997, Neural Computation 9(8)).
 
-    The last layer's final state (both directions concatenated when
-    bidirectional) feeds the logits. Images ``(height, width, channels)`` are
-    read row by row: ``height`` steps of ``width * channels`` features.
-
-    Args:
-        input_shape: ``(length, features)``, ``(length,)`` or an image
-            ``(height, width, channels)``.
-        num_outputs: Classes or regression targets, >= 1.
-        task: ``"classification"`` or ``"regression"``; both end in linear units.
-        units: Hidden units per layer (per direction), >= 1. Default 64.
-        layers: Number of stacked recurrent layers, >= 1. Default 1.
-        bidirectional: Run each layer in both directions. Default False.
-        dropout: Dropout rate between layers and before the logits, in [0, 1).
-            Default 0.
-        kernel_initializer: Input kernel initializer, any ``keras.initializers``
-            name. Default ``"glorot_uniform"`` (Keras's); recurrent kernels keep
-            Keras's ``orthogonal``.
-        kernel_regularizer: Python-only: regularizer for every input and Dense
-            kernel (recurrent kernels are not regularized).
+    The same structure, inputs and options as :func:`gru`, with LSTM layers.
 
     Returns:
         A functional ``keras.Model`` named ``"lstm"`` with float32 logits.

@@ -129,9 +129,38 @@ def load_recipe(
         name = preset or DEFAULT_PRESET
         data = read_preset(name)
         source = f"preset:{PRESETS.get(name).name}"
-    for assignment in overrides:
-        apply_override(data, assignment, file=source)
+    apply_overrides(data, overrides, file=source)
     return recipe_from_dict(data, source=source)
+
+
+#: Sections whose options belong to the component named by their ``name``.
+COMPONENT_SECTIONS = ("data", "model", "optimizer", "schedule", "loss")
+#: ``[data]`` keys that belong to the trainer, not to the dataset loader.
+_KEEP_ON_SWITCH = {"data": ("validation_split", "normalize", "shuffle_buffer")}
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], *, file: str | None = None) -> dict[str, Any]:
+    """Apply ``--set`` assignments in place.
+
+    Switching a component (``--set schedule.name=constant``) drops the options
+    the recipe gave the previous component, since they belong to it (a cosine
+    schedule's ``warmup_epochs`` means nothing to a constant one); options
+    given with ``--set`` for the new component are kept, in any order. The
+    trainer's own ``[data]`` keys (``validation_split``, ...) are kept too.
+    """
+    overrides = list(overrides)
+    for assignment in overrides:
+        path, sep, value = assignment.partition("=")
+        section, _, key = path.strip().partition(".")
+        if not sep or key != "name" or section not in COMPONENT_SECTIONS:
+            continue
+        table = data.get(section)
+        if isinstance(table, dict) and table.get("name") != parse_value(value.strip()):
+            keep = _KEEP_ON_SWITCH.get(section, ())
+            data[section] = {k: v for k, v in table.items() if k in keep}
+    for assignment in overrides:
+        apply_override(data, assignment, file=file)
+    return data
 
 
 def recipe_from_toml(text: str, *, source: str = "<string>") -> Recipe:
