@@ -188,6 +188,14 @@ def format_metrics(test: dict[str, Any]) -> str:
     return "\n".join(f"  test {k:<{width}}  {_fmt(test[k])}" for k in keys)
 
 
+def _describe_best(best: dict[str, Any]) -> str:
+    if best["monitor"] == "last":
+        return f"final weights (epoch {best['epoch']}, train.monitor = last)"
+    if best["epoch"] is None:
+        return f"final weights ({best['monitor']} was never logged)"
+    return f"best {best['monitor']} = {_fmt(best['value'])} (epoch {best['epoch']})"
+
+
 def format_summary(report: dict[str, Any]) -> str:
     """The table printed after ``kerastricks train``."""
     test = report["test"]
@@ -204,7 +212,7 @@ def format_summary(report: dict[str, Any]) -> str:
                                                      " (not reached)")))
     rows += [
         ("examples/s", _fmt(report["examples_per_s"], "", 0)),
-        ("best", f"{report['best']['monitor']} = {_fmt(report['best']['value'])} (epoch {report['best']['epoch']})"),
+        ("model.keras", _describe_best(report["best"])),
         ("params", f"{report['params']:,}"),
         ("run directory", report.get("run_dir") or "-"),
     ]
