@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterator, TypeVar
 
 from kerastricks.errors import ConfigError
 
@@ -97,5 +97,3 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-
-Builder = Callable[..., Any]

@@ -45,7 +45,7 @@ from kerastricks.callbacks import (
     restore_optimizer,
     steady_examples_per_s,
 )
-from kerastricks.errors import ConfigError, RunDirError
+from kerastricks.errors import RunDirError
 from kerastricks.recipes import Recipe, metric_mode
 from kerastricks.techniques import TrainContext
 
@@ -145,8 +145,8 @@ def make_run_dir(root: str | Path, name: str) -> Path:
     raise RunDirError("cannot create a unique run directory", file=str(root))  # pragma: no cover
 
 
-def claim_out_dir(path: str | Path) -> Path:
-    """Use ``path`` as the run directory; it must not exist or be empty."""
+def check_out_dir(path: str | Path) -> Path:
+    """Raise ``RunDirError`` unless ``path`` can become a run directory (absent or empty)."""
     path = Path(path)
     if path.exists():
         if not path.is_dir():
@@ -158,8 +158,13 @@ def claim_out_dir(path: str | Path) -> Path:
                 key="--out",
                 hint="choose a new --out or continue it with --resume",
             )
-        return path
-    path.mkdir(parents=True)
+    return path
+
+
+def claim_out_dir(path: str | Path) -> Path:
+    """Use ``path`` as the run directory; it must not exist or be empty."""
+    path = check_out_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -229,11 +234,9 @@ class Trainer:
         state = self._resume_state[0] if self._resume_state else None
         wall_before = float(state["extra"].get("wall_time_s", 0.0)) if state else 0.0
 
-        if self.write and self.run_dir is None:
-            name = recipe.name or "run"
-            self.run_dir = claim_out_dir(self.out) if self.out is not None else make_run_dir(self.runs_root, name)
-            kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
-        run_dir = self.run_dir
+        new_run = self.write and self.run_dir is None
+        if new_run and self.out is not None:
+            check_out_dir(self.out)  # fail before any heavy work; created once setup succeeded
 
         threads = configure_threads(train_cfg["threads"])
         seed = int(train_cfg["seed"])
@@ -245,7 +248,7 @@ class Trainer:
         keras.mixed_precision.set_global_policy(train_cfg["precision"])
         jit, jit_reason = resolve_jit(train_cfg["jit_compile"])
 
-        ctx = TrainContext(recipe=recipe, file=recipe.source, run_dir=run_dir)
+        ctx = TrainContext(recipe=recipe, file=recipe.source, run_dir=self.run_dir)
         techniques = recipe.build_techniques()
 
         # data phase
@@ -312,6 +315,14 @@ class Trainer:
         metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
                       steps_per_execution=int(train_cfg["steps_per_execution"]))
+
+        # Setup worked (bad data, options or combinations have raised by now):
+        # only now does the run get its directory, so a failed start leaves nothing behind.
+        if new_run:
+            name = recipe.name or "run"
+            self.run_dir = claim_out_dir(self.out) if self.out is not None else make_run_dir(self.runs_root, name)
+            kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
+        run_dir = ctx.run_dir = self.run_dir
 
         # callbacks phase
         technique_callbacks: list[keras.callbacks.Callback] = []

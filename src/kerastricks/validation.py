@@ -14,7 +14,7 @@ import difflib
 import functools
 import inspect
 import typing
-from typing import Annotated, Any, Callable, Literal, Optional, Union
+from typing import Annotated, Any, Callable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -64,7 +64,7 @@ def _type_from_default(default: Any) -> Any:
     if isinstance(default, bool):
         return bool
     if isinstance(default, int):
-        return Union[int, float] if False else int
+        return int
     if isinstance(default, float):
         return float
     if isinstance(default, str):

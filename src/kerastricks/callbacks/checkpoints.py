@@ -18,7 +18,6 @@ import keras
 import numpy as np
 
 from kerastricks import io as kio
-from kerastricks.callbacks.time_to_target import reached
 
 
 LAST = "last"

@@ -7,7 +7,7 @@ classification data and mean squared error for regression data.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import keras
 
@@ -18,7 +18,6 @@ from kerastricks.validation import Fraction, PositiveFloat, validate_options
 
 LOSSES: Registry = Registry("loss")
 
-Task = Literal["classification", "regression"]
 
 
 @LOSSES.register("auto", description="crossentropy for classification data, mse for regression data.", task="any")

@@ -108,7 +108,7 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
     return "min" if ("loss" in name or "error" in name or name in ("mae", "mse")) else "max"
 
 
-DATA_KEYS = tuple(k for k in ("name", "validation_split", "normalize", "shuffle_buffer"))
+DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer")
 
 
 @dataclass

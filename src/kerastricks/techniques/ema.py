@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Optional
 
 import keras
-from pydantic import Field
 
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import OpenUnitInterval, PositiveInt
