@@ -43,12 +43,13 @@ def child_bare(args) -> None:
     import keras
     import numpy as np
 
-    from kerastricks.data import load_dataset, make_tf_dataset
+    from kerastricks.data import make_tf_dataset
     from kerastricks.losses import SparseCrossentropy, build_loss
     from kerastricks.models import build_model
     from kerastricks.optimizers import build_optimizer
     from kerastricks.recipes import load_recipe
     from kerastricks.schedules import build_schedule
+    from kerastricks.train import load_recipe_dataset
 
     recipe = load_recipe(preset=args.preset, overrides=args.set)
     t0 = time.perf_counter()
@@ -60,8 +61,7 @@ def child_bare(args) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(recipe.train["threads"])
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    ds = load_dataset(recipe.data["name"], recipe.data_options, validation_split=recipe.data["validation_split"],
-                      normalize=recipe.data["normalize"], seed=seed)
+    ds = load_recipe_dataset(recipe)
     bs = recipe.train["batch_size"]
     train = make_tf_dataset(ds.x_train, ds.y_train, batch_size=bs, shuffle=True, seed=seed)
     val = None

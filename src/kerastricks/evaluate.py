@@ -12,9 +12,8 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     """Reload the run's recipe, data and best model; return its test metrics."""
     import keras
 
-    from kerastricks.data import load_dataset
     from kerastricks.recipes import load_recipe
-    from kerastricks.train import MODEL_FILE, RECIPE_FILE, evaluate_model
+    from kerastricks.train import MODEL_FILE, RECIPE_FILE, evaluate_model, load_recipe_dataset
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -29,8 +28,5 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     except Exception as exc:
         raise RunDirError(f"cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
                           file=str(run_dir / MODEL_FILE)) from None
-    seed = int(recipe.train["seed"])
-    dataset = load_dataset(recipe.data["name"], recipe.data_options,
-                           validation_split=float(recipe.data["validation_split"]),
-                           normalize=recipe.data["normalize"], seed=seed, file=recipe.source)
+    dataset = load_recipe_dataset(recipe)
     return evaluate_model(model, dataset, batch_size=max(256, int(recipe.train["batch_size"])))

@@ -252,16 +252,9 @@ class Trainer:
         techniques = recipe.build_techniques()
 
         # data phase
-        from kerastricks.data import load_dataset, make_tf_dataset
+        from kerastricks.data import make_tf_dataset
 
-        dataset = load_dataset(
-            recipe.data["name"],
-            recipe.data_options,
-            validation_split=float(recipe.data["validation_split"]),
-            normalize=recipe.data["normalize"],
-            seed=seed,
-            file=recipe.source,
-        )
+        dataset = load_recipe_dataset(recipe)
         for technique in techniques:
             dataset = technique.apply_to_data(dataset, ctx)
         ctx.dataset = dataset
@@ -476,6 +469,20 @@ class Trainer:
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "gpu": gpu_available()},
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def load_recipe_dataset(recipe: Recipe):
+    """The dataset a recipe's ``[data]`` section describes, split by ``train.seed``."""
+    from kerastricks.data import load_dataset
+
+    return load_dataset(
+        recipe.data["name"],
+        recipe.data_options,
+        validation_split=float(recipe.data["validation_split"]),
+        normalize=recipe.data["normalize"],
+        seed=int(recipe.train["seed"]),
+        file=recipe.source,
+    )
 
 
 def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[str, Any]:

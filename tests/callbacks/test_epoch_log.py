@@ -12,19 +12,9 @@ from kerastricks.callbacks import EpochLogger, current_learning_rate, steady_exa
 from kerastricks.callbacks import epoch_log as epoch_log_module
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def perf_counter(self):
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(epoch_log_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    return clock
+def clock(fake_clock):
+    return fake_clock(epoch_log_module)
 
 
 def fake_model(lr=0.1):

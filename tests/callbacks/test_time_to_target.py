@@ -11,20 +11,9 @@ from kerastricks.callbacks import time_to_target as ttt_module
 from kerastricks.errors import ConfigError
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def perf_counter(self):
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    clock = FakeClock()
-    # Replace the module's `time` name only, not the global time module.
-    monkeypatch.setattr(ttt_module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    return clock
+def clock(fake_clock):
+    return fake_clock(ttt_module)
 
 
 def drive(cb, values, clock, metric="val_accuracy", steps=7, seconds_per_epoch=2.0):
