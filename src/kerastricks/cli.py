@@ -6,6 +6,8 @@
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
     kerastricks list  [techniques|datasets|models|presets|optimizers|schedules|losses]
     kerastricks evaluate RUN_DIR
+    kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
+                      [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
 
 Bad input ends with exit code 2 and one line naming the file, the key, what was
 expected and what was found; no traceback. Internal errors keep their
@@ -58,12 +60,41 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a run's model.keras on its test set")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    bench = sub.add_parser(
+        "bench", help="run a recipe's variants side by side (one process per run, interleaved seeds)",
+        description="Measure variants of a recipe side by side: time to target, throughput, peak memory, "
+                    "optimizer state and test metrics, median over seeds, ratios against the first variant.")
+    bench.add_argument("recipe", nargs="?",
+                       help="recipe TOML, or a bench file (TOML with [[variants]]); default: the 'mnist1d' preset")
+    bench.add_argument("--preset", help="a preset shipped with kerastricks")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override applied to every variant (repeatable)")
+    bench.add_argument("--variant", dest="variants", action="append", default=[],
+                       metavar="NAME:KEY=VALUE[;KEY=VALUE...]",
+                       help="a variant; the first is the baseline (repeatable; default: the recipe alone)")
+    bench.add_argument("--seeds", type=_positive_int, help="seeds per variant (default 3, or the bench file's)")
+    bench.add_argument("--target", metavar="METRIC=VALUE",
+                       help="time-to-target threshold, e.g. val_accuracy=0.98 (default: the recipe's train.target)")
+    bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
+    bench.add_argument("--timeout", type=float, metavar="SECONDS", help="kill a run that takes longer")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None and not args.version:
         parser.print_help()
         return EXIT_USAGE
@@ -78,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.version:
                 return _version()
-            return {"train": _train, "show": _show, "list": _list, "evaluate": _evaluate}[args.command](args)
+            return {"train": _train, "show": _show, "list": _list, "evaluate": _evaluate,
+                    "bench": _bench}[args.command](args)
         except UserError as exc:
             print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
             return EXIT_USAGE
@@ -161,6 +193,28 @@ def _evaluate(args) -> int:
         print(json.dumps(metrics, indent=2))
     else:
         print(format_metrics(metrics))
+    return 0
+
+
+def _bench(args) -> int:
+    import shlex
+
+    from kerastricks import bench
+
+    spec = bench.resolve_bench(args.recipe, preset=args.preset, overrides=args.overrides, variants=args.variants,
+                               seeds=args.seeds, target=args.target)
+    command = "kerastricks " + shlex.join(args.argv)
+    result = bench.run(spec, args.out, command=command, timeout=args.timeout,
+                       progress=lambda line: print(line, flush=True))
+    directory = result["directory"]
+    print()
+    print(bench.markdown(result), end="")
+    print(f"\nwrote {directory}/bench.json, bench.md" + "".join(f", {p}" for p in result["plots"]))
+    failed = sum(v["n_runs"] - v["n_ok"] for v in result["variants"])
+    if failed:
+        print(f"kerastricks: error: {failed} run(s) failed; see the logs named in {directory}/bench.md",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -86,6 +86,18 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def device_memory_peak() -> int | None:
+    """Peak memory allocated on the first GPU so far, in bytes (None without a GPU)."""
+    if not gpu_available():
+        return None
+    import tensorflow as tf
+
+    try:
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    except (ValueError, RuntimeError):  # pragma: no cover - depends on the device
+        return None
+
+
 def resolve_jit(value: Any) -> tuple[bool, str]:
     """The effective ``jit_compile`` and why."""
     if value == "auto":
@@ -454,6 +466,9 @@ class Trainer:
             "stopped_early": epochs_run < int(recipe.train["epochs"]),
             "steps_per_epoch": ctx.steps_per_epoch,
             "examples_trained": n_train * epochs_run,
+            "examples_fresh": int(round(n_train * epochs_run * ctx.fresh_fraction)),
+            "examples_fresh_to_target": (None if target_cb is None or target_cb.examples_reached is None
+                                         else int(round(target_cb.examples_reached * ctx.fresh_fraction))),
             "examples_per_s": steady_examples_per_s(rows, n_train),
             "params": int(model.count_params()),
             "trainable_params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
@@ -467,6 +482,7 @@ class Trainer:
             "resumed": resumed,
             "versions": versions(),
             "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "gpu": gpu_available()},
+            "device_memory_peak_bytes": device_memory_peak(),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 

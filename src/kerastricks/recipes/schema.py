@@ -108,6 +108,10 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
     return "min" if ("loss" in name or "error" in name or name in ("mae", "mse")) else "max"
 
 
+#: Metrics every run logs per epoch (``val_`` versions with validation data):
+#: the loss, plus accuracy for classification or mean absolute error for regression.
+LOGGED_METRICS = ("loss", "accuracy", "mae")
+
 DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer")
 
 
@@ -146,7 +150,12 @@ class Recipe:
         return float(self.data.get("validation_split", 0.0)) > 0
 
     def require_metric(self, metric: str, *, key: str) -> None:
-        """Raise ``ConfigError`` if ``metric`` needs validation data the recipe lacks."""
+        """Raise ``ConfigError`` if ``metric`` is not one a run logs, or needs
+        validation data the recipe lacks."""
+        if metric.removeprefix("val_") not in LOGGED_METRICS:
+            known = ", ".join(f"{p}{m}" for p in ("", "val_") for m in LOGGED_METRICS)
+            raise ConfigError("unknown metric", file=self.source, key=key, expected=f"one of {known}",
+                              received=metric)
         if metric.startswith("val_") and not self.has_validation:
             raise ConfigError(
                 f"metric '{metric}' needs validation data",
@@ -335,4 +344,4 @@ def _cross_checks(recipe: Recipe) -> None:
         recipe.require_metric(train["target"]["metric"], key="train.target.metric")
 
 
-__all__ = ["Recipe", "metric_mode", "recipe_from_dict"]
+__all__ = ["LOGGED_METRICS", "Recipe", "metric_mode", "recipe_from_dict"]

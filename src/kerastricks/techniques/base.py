@@ -55,6 +55,10 @@ class TrainContext:
         run_dir: The run directory, if the run writes one.
         steps_per_epoch: Optimizer steps per epoch (known after the data phase).
         notes: Per-technique entries that go into ``report.json`` under ``techniques``.
+        fresh_fraction: The share of the examples trained on that are fresh
+            (distinct reads from upstream of the training pipeline); a technique
+            that repeats examples (data echoing by a factor ``e``) sets it to
+            ``1/e``. The report counts fresh examples with it.
     """
 
     recipe: Any = None
@@ -63,6 +67,7 @@ class TrainContext:
     run_dir: Path | None = None
     steps_per_epoch: int = 0
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fresh_fraction: float = 1.0
 
     @property
     def epochs(self) -> int:
