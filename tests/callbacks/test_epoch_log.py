@@ -110,8 +110,11 @@ def test_current_learning_rate():
 
 def test_steady_examples_per_s():
     rows = [{"train_time_s": 10.0}, {"train_time_s": 2.0}, {"train_time_s": 3.0}]
-    # The first epoch (compilation) is left out: 2 epochs * 100 examples / 5 s.
+    # The first epoch (compilation) is left out: 100 examples / median(2, 3) s.
     assert steady_examples_per_s(rows, 100) == pytest.approx(40.0)
+    # one epoch slowed by another process does not move the median epoch
+    spiky = rows + [{"train_time_s": 2.0}, {"train_time_s": 30.0}, {"train_time_s": 2.0}]
+    assert steady_examples_per_s(spiky, 100) == pytest.approx(50.0)
     assert steady_examples_per_s(rows[:1], 100) == pytest.approx(10.0)  # a single epoch is used as is
     assert steady_examples_per_s([], 100) is None
     assert steady_examples_per_s([{"loss": 1.0}], 100) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,16 @@ def _fmt(value: Any) -> Any:
 
 
 def steady_examples_per_s(rows: list[dict[str, Any]], examples_per_epoch: int) -> float | None:
-    """Steady-state throughput: examples / train-time, first epoch (compile) excluded.
+    """Steady-state throughput: examples per second of the median epoch's training time.
 
-    With a single epoch the first one is used.
+    The first epoch (graph tracing, compilation) is excluded; with a single
+    epoch it is used as is. The median epoch, not the mean, so that an epoch
+    slowed by another process on a shared machine does not move the figure:
+    on our 2-core machines single epochs vary up to 3x under load while the
+    median stays put.
     """
     times = [r["train_time_s"] for r in rows if r.get("train_time_s")]
     if not times:
         return None
     steady = times[1:] if len(times) > 1 else times
-    return examples_per_epoch * len(steady) / sum(steady)
+    return examples_per_epoch / statistics.median(steady)
