@@ -157,13 +157,19 @@ class ClassResampler(keras.callbacks.Callback):
                 idx = tf.identity(idx)
             return tf.data.Dataset.from_tensor_slices(idx)
 
+        batches = -(-len(self.labels) // int(batch_size))
         ds = tf.data.Dataset.from_tensors(0).flat_map(one_epoch).batch(int(batch_size))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))  # Keras then knows the steps
         ds = ds.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def get_config(self) -> dict:
         return {"y": self.labels.tolist(), "mode": self.mode, "epochs": self.epochs, "seed": self.seed,
                 "num_classes": len(self.counts)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ClassResampler":
+        return cls(**config)
 
 
 __all__ = ["MODES", "ClassResampler", "sampling_probabilities"]

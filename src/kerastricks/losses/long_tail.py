@@ -345,12 +345,14 @@ class LogitAdjustment(keras.layers.Layer):
         self.tau = float(tau)
         self._shift = (self.tau * np.log(n / n.sum())).astype("float32")
 
-    def call(self, logits):
-        logits = ops.cast(logits, "float32")
-        if logits.shape[-1] is not None and logits.shape[-1] != len(self.class_counts):
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != len(self.class_counts):
             raise ValueError(f"LogitAdjustment has {len(self.class_counts)} class counts but received "
-                             f"{logits.shape[-1]} logits. Received: logits.shape={tuple(logits.shape)}")
-        return logits - ops.convert_to_tensor(self._shift)
+                             f"{input_shape[-1]} logits. Received: input_shape={tuple(input_shape)}")
+        super().build(input_shape)
+
+    def call(self, logits):
+        return ops.cast(logits, "float32") - ops.convert_to_tensor(self._shift)
 
     def compute_output_shape(self, input_shape):
         return input_shape

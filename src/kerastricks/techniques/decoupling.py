@@ -106,7 +106,7 @@ class ClassifierRetraining(Technique):
         sampler = ClassResampler(data.y_train, mode=self.mode, epochs=self.epochs, seed=int(train["seed"]),
                                  num_classes=data.num_classes)
         ds = sampler.dataset(feats, data.y_train, batch_size=int(train["batch_size"]))
-        history = head.fit(ds, epochs=self.epochs, callbacks=[sampler], verbose=0)
+        history = head.fit(ds, epochs=self.epochs, callbacks=[sampler], shuffle=False, verbose=0)
         layer.set_weights([np.asarray(w, dtype=np.asarray(v).dtype)
                            for w, v in zip(head_layer.get_weights(), layer.get_weights())])
         ctx.notes[self.name] = {"final_loss": float(history.history["loss"][-1])}
