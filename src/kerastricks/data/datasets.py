@@ -52,13 +52,9 @@ from urllib.parse import urlsplit
 import numpy as np
 from pydantic import Field
 
-from kerastricks.data.base import (
-    NORMALIZE_METHODS,
-    Dataset,
-    split_indices,
-    split_validation,
-)
+from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_indices
 from kerastricks.data.base import normalize as normalize_dataset
+from kerastricks.data.base import split_validation
 from kerastricks.errors import ConfigError, DataError
 from kerastricks.registry import Entry, Registry, normalize_name
 from kerastricks.validation import PositiveInt, validate_options

@@ -19,10 +19,7 @@ import keras
 import numpy as np
 
 from kerastricks.errors import ConfigError
-from kerastricks.losses.crossentropy import (
-    SparseCrossentropy,
-    smoothed_sparse_crossentropy,
-)
+from kerastricks.losses.crossentropy import SparseCrossentropy, smoothed_sparse_crossentropy
 from kerastricks.losses.long_tail import (
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
@@ -36,12 +33,7 @@ from kerastricks.losses.long_tail import (
     logit_adjust,
 )
 from kerastricks.registry import Registry
-from kerastricks.validation import (
-    Fraction,
-    NonNegativeFloat,
-    PositiveFloat,
-    validate_options,
-)
+from kerastricks.validation import Fraction, NonNegativeFloat, PositiveFloat, validate_options
 
 LOSSES: Registry = Registry("loss")
 
