@@ -212,8 +212,8 @@ class LDAMLoss(LongTailLoss):
         class_counts: Training examples per class.
         max_margin: Margin of the rarest class, > 0 (paper: 0.5).
         scale: Logit scale ``s`` > 0 (paper: 30, on a cosine classifier with
-            normalized features and weights; on a plain Dense head with
-            unbounded logits a small scale such as 1 works better, see
+            normalized features and weights; the zoo's Dense heads give
+            unnormalized logits, for which our benchmark used 1, see
             ``docs/techniques/long_tail_losses.md``).
         from_logits: Whether predictions are logits.
 
