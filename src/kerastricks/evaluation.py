@@ -1,4 +1,15 @@
-"""Test-set metrics for the run report: accuracy, macro-F1, per-class scores."""
+"""Test-set metrics for the run report: accuracy, macro-F1, per-class scores.
+
+With the training set's examples per class (``train_counts``), the report
+also gives each class's training count, the imbalance ratio ``max / min``
+and, when the training data are long-tailed (ratio >= :data:`LONG_TAIL_RATIO`),
+many-, medium- and few-shot accuracy: the mean test recall of the classes
+with many (``n > n_max / 5``), medium (``n_max / 25 <= n <= n_max / 5``) and
+few (``n < n_max / 25``) training examples. These are the usual thresholds
+100 and 20 of ImageNet-LT / CIFAR-100-LT (Liu et al. 2019, arXiv 1904.05160),
+written relative to CIFAR-100-LT's head count ``n_max = 500`` so they scale
+with the dataset.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +27,63 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     )
 
 
+#: Training imbalance ratio (max / min class count) from which shot groups are reported.
+LONG_TAIL_RATIO = 10.0
+#: Many-shot classes have more than ``n_max / MANY_DIVISOR`` training examples.
+MANY_DIVISOR = 5.0
+#: Few-shot classes have fewer than ``n_max / FEW_DIVISOR`` training examples.
+FEW_DIVISOR = 25.0
+
+
+def shot_groups(train_counts) -> dict[str, list[int]]:
+    """Class indices of the many-, medium- and few-shot groups (thresholds scaled by ``n_max``).
+
+    Example:
+        >>> shot_groups([500, 150, 100, 20, 19])
+        {'many': [0, 1], 'medium': [2, 3], 'few': [4]}
+    """
+    n = np.asarray(train_counts, dtype=np.float64)
+    n_max = n.max()
+    many = n > n_max / MANY_DIVISOR
+    few = n < n_max / FEW_DIVISOR
+    return {
+        "many": np.flatnonzero(many).tolist(),
+        "medium": np.flatnonzero(~many & ~few).tolist(),
+        "few": np.flatnonzero(few).tolist(),
+    }
+
+
+def imbalance_ratio(train_counts) -> float:
+    """``max / min`` of the class counts (``inf`` if a class has none)."""
+    n = np.asarray(train_counts, dtype=np.float64)
+    return float(n.max() / n.min()) if n.min() > 0 else float("inf")
+
+
+def shot_metrics(recall: np.ndarray, train_counts) -> dict[str, Any]:
+    """Mean test recall of each shot group (``None`` for an empty group), thresholds and groups."""
+    groups = shot_groups(train_counts)
+    n_max = float(np.max(train_counts))
+    out: dict[str, Any] = {
+        f"{g}_shot_accuracy": (float(np.mean(np.asarray(recall)[idx])) if idx else None)
+        for g, idx in groups.items()
+    }
+    out["thresholds"] = {"many_above": n_max / MANY_DIVISOR, "few_below": n_max / FEW_DIVISOR}
+    out["groups"] = groups
+    return out
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
-                           class_names: list[str] | None = None) -> dict[str, Any]:
+                           class_names: list[str] | None = None, train_counts=None) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1 and per-class precision/recall/F1/support.
 
     A class that is never predicted has precision 0; a class absent from
     ``y_true`` has recall 0 and is left out of the macro averages' support-
     weighted counterparts only (macro averages include every class, as in
     scikit-learn with ``zero_division=0``).
+
+    ``train_counts`` (examples per class in the training data) adds
+    ``train_count`` per class, ``train_imbalance_ratio`` and, on long-tailed
+    training data, ``shots`` (see :func:`shot_metrics`).
     """
     cm = confusion_matrix(y_true, y_pred, num_classes)
     tp = np.diag(cm).astype(np.float64)
@@ -35,7 +95,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = support > 0
     names = class_names or [str(i) for i in range(num_classes)]
-    return {
+    result = {
         "accuracy": float(tp.sum() / max(1.0, support.sum())),
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1.mean()),
@@ -51,6 +111,18 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: 
         ],
         "confusion_matrix": cm.tolist(),
     }
+    if train_counts is not None:
+        counts = np.asarray(train_counts, dtype=np.int64).reshape(-1)
+        if len(counts) != num_classes:
+            raise ValueError(f"Argument `train_counts` must have one count per class ({num_classes}). "
+                             f"Received: {len(counts)} counts")
+        for i, row in enumerate(result["per_class"]):
+            row["train_count"] = int(counts[i])
+        ratio = imbalance_ratio(counts)
+        result["train_imbalance_ratio"] = ratio
+        if ratio >= LONG_TAIL_RATIO:
+            result["shots"] = shot_metrics(recall, counts)
+    return result
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:

@@ -93,3 +93,33 @@ def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], path: 
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
     _save(fig, Path(path))
+
+
+def per_class_accuracy_plot(recall: Sequence[float], train_counts: Sequence[int], class_names: Sequence[str],
+                            path: str | Path) -> None:
+    """Test accuracy (recall) of each class, classes ordered by training count (head first).
+
+    Bars show the accuracy; the line on the right axis the training count
+    (log scale), so the fall of accuracy towards the tail is visible.
+    """
+    recall = np.asarray(recall, dtype=np.float64)
+    counts = np.asarray(train_counts, dtype=np.float64)
+    order = np.argsort(-counts, kind="stable")
+    n = len(order)
+    fig = _figure(min(14.0, 3.0 + 0.35 * n), 3.6)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.1, right=0.88, bottom=0.2, top=0.9)
+    pos = np.arange(n)
+    ax.bar(pos, recall[order], color="tab:blue", alpha=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.set_xlabel("class (ordered by training examples)")
+    if n <= 40:
+        ax.set_xticks(pos, labels=[class_names[i] for i in order], rotation=90 if n > 10 else 0)
+    ax.grid(alpha=0.3, axis="y")
+    twin = ax.twinx()
+    twin.plot(pos, np.maximum(counts[order], 1), color="tab:orange", marker="o", markersize=3)
+    twin.set_yscale("log")
+    twin.set_ylabel("training examples", color="tab:orange")
+    ax.set_title("per-class test accuracy by class frequency")
+    _save(fig, Path(path))

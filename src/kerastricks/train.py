@@ -14,7 +14,8 @@ evaluates the best model on the test set and writes the run directory:
       model.keras        the best model by train.monitor (written when training ends)
       checkpoints/       last.npz: weights, optimizer state, callback state (resume)
       logs/              TensorBoard
-      plots/             curves.png, learning_rate.png, confusion_matrix.png
+      plots/             curves.png, learning_rate.png, confusion_matrix.png,
+                         per_class_accuracy.png (long-tailed training data)
 
 Every file is written atomically (temp file + rename).
 """
@@ -314,7 +315,13 @@ class Trainer:
         # loss phase
         from kerastricks.losses import build_loss
 
-        loss = build_loss(recipe.loss["name"], recipe.options("loss"), task=dataset.task, file=recipe.source)
+        counts = None
+        if dataset.task == "classification":
+            from kerastricks.data.long_tail import class_counts
+
+            counts = class_counts(dataset.y_train, dataset.num_classes)
+        loss = build_loss(recipe.loss["name"], recipe.options("loss"), task=dataset.task, file=recipe.source,
+                          class_counts=counts)
         for technique in techniques:
             loss = technique.apply_to_loss(loss, ctx)
         metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
@@ -391,14 +398,15 @@ class Trainer:
                       callbacks=callbacks, verbose=self.verbose)
         fit_wall = time.perf_counter() - segment_start
 
+        # the best model by train.monitor; after_fit hooks (e.g. decoupled
+        # classifier re-training) start from it, and model.keras is their result
+        if best.best_weights is not None:
+            model.set_weights(best.best_weights)
         for technique in techniques:
             technique.after_fit(model, ctx)
-
-        # the best model by train.monitor
         if run_dir is not None:
-            best.save(model, run_dir / MODEL_FILE)
-        elif best.best_weights is not None:
-            model.set_weights(best.best_weights)
+            with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
+                model.save(tmp)
 
         test = evaluate_model(model, dataset, batch_size=max(batch_size, 256))
         rows = logger.rows
@@ -498,6 +506,7 @@ def load_recipe_dataset(recipe: Recipe):
         normalize=recipe.data["normalize"],
         seed=int(recipe.train["seed"]),
         file=recipe.source,
+        long_tail=recipe.data.get("long_tail"),
     )
 
 
@@ -513,8 +522,11 @@ def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[s
         loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
         result["loss"] = float(keras.ops.convert_to_numpy(loss_fn(y, logits)))
     if dataset.task == "classification":
+        from kerastricks.data.long_tail import class_counts
+
         pred = np.argmax(logits, axis=-1)
-        result.update(classification_metrics(y, pred, dataset.num_classes, dataset.class_names))
+        result.update(classification_metrics(y, pred, dataset.num_classes, dataset.class_names,
+                                             train_counts=class_counts(dataset.y_train, dataset.num_classes)))
     else:
         result.update(regression_metrics(y, logits))
     result["examples"] = int(len(x))
@@ -539,3 +551,7 @@ def write_plots(run_dir: Path, rows, test, dataset, schedule, steps_per_epoch: i
     if "confusion_matrix" in test:
         names = dataset.class_names or [str(i) for i in range(dataset.num_classes)]
         plots.confusion_matrix_plot(np.array(test["confusion_matrix"]), names, folder / "confusion_matrix.png")
+    if "shots" in test:
+        plots.per_class_accuracy_plot([r["recall"] for r in test["per_class"]],
+                                      [r["train_count"] for r in test["per_class"]], names,
+                                      folder / "per_class_accuracy.png")

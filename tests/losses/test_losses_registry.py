@@ -97,6 +97,7 @@ def test_huber_delta_must_be_positive():
 
 
 def test_every_loss_has_a_task_and_description():
-    assert LOSSES.names() == ["auto", "crossentropy", "sparse_categorical_crossentropy", "mse", "mae", "huber"]
+    assert LOSSES.names() == ["auto", "crossentropy", "sparse_categorical_crossentropy", "mse", "mae", "huber",
+                              "focal", "class_balanced", "ldam", "logit_adjusted", "balanced_softmax"]
     for entry in LOSSES:
         assert entry.description and entry.meta["task"] in ("any", "classification", "regression")

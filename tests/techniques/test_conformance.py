@@ -16,6 +16,10 @@ from kerastricks.techniques import TECHNIQUES
 from kerastricks.train import Trainer
 
 
+#: Recipe sections a technique needs besides the defaults (e.g. drw re-weights a long-tail loss).
+NEEDS = {"drw": {"loss": {"name": "ldam", "scale": 1.0}}}
+
+
 def recipe_with(name):
     return recipe_from_dict(
         {
@@ -24,6 +28,7 @@ def recipe_with(name):
             "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
             "train": {"epochs": 3, "batch_size": 16, "tensorboard": False, "plots": False},
             "techniques": {name: {}},
+            **NEEDS.get(name, {}),
         },
         source=f"{name}.toml",
     )

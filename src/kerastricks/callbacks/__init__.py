@@ -1,12 +1,14 @@
 """Callbacks kerastricks's trainer uses, usable on their own with ``model.fit``."""
 
 from kerastricks.callbacks.checkpoints import BestModel, RunCheckpoint, read_checkpoint, restore_optimizer
+from kerastricks.callbacks.deferred_reweighting import DeferredReweighting
 from kerastricks.callbacks.epoch_log import EpochLogger, current_learning_rate, steady_examples_per_s
 from kerastricks.callbacks.resumable import ResumableMixin
 from kerastricks.callbacks.time_to_target import TimeToTarget
 
 __all__ = [
     "BestModel",
+    "DeferredReweighting",
     "EpochLogger",
     "ResumableMixin",
     "RunCheckpoint",

@@ -22,21 +22,28 @@ from kerastricks.data.datasets import (
     register_dataset,
     resolve_dataset,
 )
+from kerastricks.data.long_tail import class_counts, long_tail_counts, make_long_tailed
 from kerastricks.data.pipeline import make_tf_dataset, steps_per_epoch
+from kerastricks.data.resampling import ClassResampler, sampling_probabilities
 
 __all__ = [
+    "ClassResampler",
     "DATASETS",
     "NORMALIZE_METHODS",
     "TEST_SPLIT_SEED",
     "Dataset",
     "cache_dir",
+    "class_counts",
     "keras_datasets_dir",
     "load_dataset",
+    "long_tail_counts",
+    "make_long_tailed",
     "make_tf_dataset",
     "normalization_stats",
     "normalize",
     "register_dataset",
     "resolve_dataset",
+    "sampling_probabilities",
     "split_indices",
     "split_validation",
     "steps_per_epoch",

@@ -171,6 +171,7 @@ def load_dataset(
     normalize: str = "auto",
     seed: int = 0,
     file: str | None = None,
+    long_tail: dict[str, Any] | None = None,
 ) -> Dataset:
     """Load a dataset by name, split off validation data and normalize it.
 
@@ -190,6 +191,11 @@ def load_dataset(
             :func:`~kerastricks.data.base.normalize`.
         seed: Seed of the validation split.
         file: The recipe the request comes from; named in option errors.
+        long_tail: ``{"imbalance_ratio": r, "n_max": None}``: after the
+            validation split, keep a long-tailed subset of the training split
+            (:func:`~kerastricks.data.make_long_tailed`, seeded by ``seed``).
+            The validation split is taken first, stratified from the balanced
+            pool, so validation (like test) stays balanced.
 
     Returns:
         The :class:`Dataset`; ``meta`` records source, split and normalization.
@@ -240,7 +246,31 @@ def load_dataset(
             class_names=ds.class_names,
             meta={**ds.meta, "validation_split": float(validation_split), "split_seed": int(seed)},
         )
+    if long_tail is not None:
+        ds = _long_tailed(ds, long_tail, seed, file)
     return normalize_dataset(ds, normalize)
+
+
+def _long_tailed(ds: Dataset, options: dict[str, Any], seed: int, file: str | None) -> Dataset:
+    from kerastricks.data.long_tail import class_counts, make_long_tailed
+
+    if ds.task != "classification":
+        raise ConfigError("long-tailed data needs a classification dataset", file=file, key="data.long_tail",
+                          expected="classification data", received=ds.task)
+    ratio = float(options["imbalance_ratio"])
+    try:
+        x_tr, y_tr = make_long_tailed(ds.x_train, ds.y_train, ratio, seed, n_max=options.get("n_max"),
+                                      num_classes=ds.num_classes)
+    except DataError as exc:
+        raise DataError(f"dataset '{ds.name}': {exc.line()}", file=file) from None
+    counts = class_counts(y_tr, ds.num_classes)
+    return Dataset(
+        name=ds.name, x_train=x_tr, y_train=y_tr, x_val=ds.x_val, y_val=ds.y_val,
+        x_test=ds.x_test, y_test=ds.y_test, task=ds.task, num_classes=ds.num_classes,
+        class_names=ds.class_names,
+        meta={**ds.meta, "long_tail": {"imbalance_ratio": ratio, "n_max": int(counts.max()),
+                                       "class_counts": counts.tolist()}},
+    )
 
 
 # --------------------------------------------------------------------------- #

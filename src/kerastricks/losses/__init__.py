@@ -3,21 +3,42 @@
 Classification models in the zoo output logits, so cross-entropy losses are
 built with ``from_logits=True``. ``"auto"`` picks cross-entropy for
 classification data and mean squared error for regression data.
+
+Long-tail losses (``class_balanced``, ``ldam``, ``logit_adjusted``,
+``balanced_softmax``) need the training set's examples per class: the
+trainer passes them to :func:`build_loss` as ``class_counts`` (they are not a
+recipe option).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Literal
 
 import keras
+import numpy as np
 
 from kerastricks.errors import ConfigError
 from kerastricks.losses.crossentropy import SparseCrossentropy, smoothed_sparse_crossentropy
+from kerastricks.losses.long_tail import (
+    BalancedSoftmaxLoss,
+    ClassBalancedLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    LogitAdjustment,
+    LongTailLoss,
+    SparseCategoricalFocalCrossentropy,
+    class_balanced_weights,
+    ldam_margins,
+    logit_adjust,
+)
 from kerastricks.registry import Registry
-from kerastricks.validation import Fraction, PositiveFloat, validate_options
+from kerastricks.validation import Fraction, NonNegativeFloat, PositiveFloat, validate_options
 
 LOSSES: Registry = Registry("loss")
 
+#: Arguments the trainer supplies (not recipe options).
+CONTEXT_ARGS = ("task", "class_counts")
 
 
 @LOSSES.register("auto", description="crossentropy for classification data, mse for regression data.", task="any")
@@ -87,8 +108,94 @@ def huber(*, task: str, delta: PositiveFloat = 1.0) -> keras.losses.Loss:
     return Huber(delta=delta)
 
 
-def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: str | None = None) -> keras.losses.Loss:
-    """Build the named loss for a ``task`` ("classification" or "regression")."""
+@LOSSES.register(
+    "focal",
+    description="Keras's categorical focal cross-entropy (Lin et al. 2017) on integer labels, from logits.",
+    task="classification",
+)
+def focal(*, task: str, gamma: NonNegativeFloat = 2.0, alpha: PositiveFloat = 0.25) -> keras.losses.Loss:
+    """Focal loss ``-alpha (1 - p_y)^gamma log p_y``.
+
+    Args:
+        gamma: Focusing parameter >= 0 (0 is cross-entropy scaled by alpha).
+        alpha: Constant factor (Keras's default 0.25).
+    """
+    return SparseCategoricalFocalCrossentropy(alpha=alpha, gamma=gamma, from_logits=True)
+
+
+@LOSSES.register(
+    "class_balanced",
+    description="Class-balanced loss (Cui et al. 2019): weights 1/effective number; softmax, sigmoid or focal.",
+    task="classification",
+)
+def class_balanced(*, task: str, class_counts, beta: Fraction = 0.9999,
+                   base: Literal["softmax", "sigmoid", "focal"] = "softmax",
+                   gamma: NonNegativeFloat = 2.0) -> keras.losses.Loss:
+    """Class-balanced loss.
+
+    Args:
+        beta: Effective-number hyper-parameter in [0, 1).
+        base: Base loss: "softmax", "sigmoid" or "focal".
+        gamma: Focusing parameter of the focal base.
+    """
+    return ClassBalancedLoss(class_counts, beta=beta, base=base, gamma=gamma)
+
+
+@LOSSES.register(
+    "ldam",
+    description="LDAM loss (Cao et al. 2019): per-class margins ~ n^(-1/4); pair with technique drw.",
+    task="classification",
+)
+def ldam(*, task: str, class_counts, max_margin: PositiveFloat = 0.5, scale: PositiveFloat = 30.0) -> keras.losses.Loss:
+    """LDAM loss.
+
+    Args:
+        max_margin: Margin of the rarest class.
+        scale: Logit scale s (30 in the paper, for a cosine classifier).
+    """
+    return LDAMLoss(class_counts, max_margin=max_margin, scale=scale)
+
+
+@LOSSES.register(
+    "logit_adjusted",
+    description="Logit-adjusted cross-entropy (Menon et al. 2020): softmax(z + tau log prior).",
+    task="classification",
+)
+def logit_adjusted(*, task: str, class_counts, tau: NonNegativeFloat = 1.0) -> keras.losses.Loss:
+    """Logit-adjusted loss.
+
+    Args:
+        tau: Adjustment strength (1 in the paper).
+    """
+    return LogitAdjustedLoss(class_counts, tau=tau)
+
+
+@LOSSES.register(
+    "balanced_softmax",
+    description="Balanced softmax cross-entropy (Ren et al. 2020): softmax(z + log n).",
+    task="classification",
+)
+def balanced_softmax(*, task: str, class_counts) -> keras.losses.Loss:
+    return BalancedSoftmaxLoss(class_counts)
+
+
+def needs_class_counts(name: str) -> bool:
+    """Whether the named loss is built from the training set's class counts."""
+    return "class_counts" in inspect.signature(LOSSES.get(name, key="loss.name").obj).parameters
+
+
+def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: str | None = None,
+               class_counts=None) -> keras.losses.Loss:
+    """Build the named loss for a ``task`` ("classification" or "regression").
+
+    Args:
+        name: A name in ``LOSSES``.
+        options: The recipe's ``[loss]`` options (without ``name``).
+        task: The data's task.
+        file: The recipe, named in errors.
+        class_counts: Training examples per class (classification), for the
+            long-tail losses; a class with no example raises ``ConfigError``.
+    """
     entry = LOSSES.get(name, key="loss.name")
     wanted = entry.meta.get("task", "any")
     if wanted != "any" and wanted != task:
@@ -99,8 +206,41 @@ def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: st
             expected=f"a {task} loss",
             received=entry.name,
         )
-    opts = validate_options(entry.obj, dict(options or {}), section="loss", file=file, exclude=("task",))
-    return entry.obj(task=task, **opts)
+    opts = validate_options(entry.obj, dict(options or {}), section="loss", file=file, exclude=CONTEXT_ARGS)
+    if "class_counts" not in inspect.signature(entry.obj).parameters:
+        return entry.obj(task=task, **opts)
+    if class_counts is None:
+        raise ConfigError(
+            f"loss '{entry.name}' needs the class counts of the training data",
+            file=file, key="loss.name", expected="class_counts (the trainer passes them)", received=None,
+        )
+    counts = np.asarray(class_counts)
+    if counts.ndim != 1 or len(counts) < 2 or np.any(counts <= 0):
+        empty = [int(i) for i in np.flatnonzero(counts <= 0)] if counts.ndim == 1 else []
+        raise ConfigError(
+            f"loss '{entry.name}' needs at least one training example of every class",
+            file=file, key="loss.name",
+            expected="every class count > 0",
+            received=f"0 examples of class {', '.join(map(str, empty))}" if empty else counts.tolist(),
+        )
+    return entry.obj(task=task, class_counts=counts.tolist(), **opts)
 
 
-__all__ = ["LOSSES", "Huber", "SparseCrossentropy", "build_loss", "smoothed_sparse_crossentropy"]
+__all__ = [
+    "LOSSES",
+    "BalancedSoftmaxLoss",
+    "ClassBalancedLoss",
+    "Huber",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
+    "LogitAdjustment",
+    "LongTailLoss",
+    "SparseCategoricalFocalCrossentropy",
+    "SparseCrossentropy",
+    "build_loss",
+    "class_balanced_weights",
+    "ldam_margins",
+    "logit_adjust",
+    "needs_class_counts",
+    "smoothed_sparse_crossentropy",
+]

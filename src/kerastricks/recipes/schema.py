@@ -21,7 +21,9 @@ from __future__ import annotations
 import copy
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import Field
 
 from kerastricks.errors import ConfigError
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, validate_options
@@ -36,6 +38,7 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
     validation_split: Fraction = 0.1,
     normalize: Literal["auto", "standard", "minmax", "scale255", "none"] = "auto",
     shuffle_buffer: Optional[PositiveInt] = None,
+    long_tail: Optional[dict] = None,
 ) -> None:
     """Trainer-level ``[data]`` keys.
 
@@ -44,6 +47,20 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
             (stratified, fixed by ``train.seed``); 0 disables validation.
         normalize: Input normalization (statistics from the training split only).
         shuffle_buffer: Shuffle buffer size; default: the whole training set.
+        long_tail: ``{imbalance_ratio = 100}``: make the training split
+            long-tailed (CIFAR-LT construction, see
+            :func:`kerastricks.data.make_long_tailed`); validation and test
+            stay balanced.
+    """
+
+
+def long_tail_settings(*, imbalance_ratio: Annotated[float, Field(ge=1)], n_max: Optional[PositiveInt] = None) -> None:
+    """``[data.long_tail]`` keys.
+
+    Args:
+        imbalance_ratio: Head-to-tail count ratio ``n_max / n_min`` >= 1.
+        n_max: Examples of the head class; default: the smallest class count
+            left after the validation split.
     """
 
 
@@ -112,7 +129,7 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
 #: the loss, plus accuracy for classification or mean absolute error for regression.
 LOGGED_METRICS = ("loss", "accuracy", "mae")
 
-DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer")
+DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail")
 
 
 @dataclass
@@ -241,6 +258,7 @@ def recipe_from_dict(data: dict[str, Any], *, source: str | None = None) -> Reci
 
 def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
     from kerastricks.data import resolve_dataset
+    from kerastricks.losses import CONTEXT_ARGS as LOSS_CONTEXT
     from kerastricks.losses import LOSSES
     from kerastricks.models import MODELS
     from kerastricks.optimizers import OPTIMIZERS
@@ -285,7 +303,12 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
     if not isinstance(data_name, str):
         raise ConfigError(file=file, key="data.name", expected="a string", received=data_name)
     data_cfg = {"name": data_name}
+    long_tail = fixed.pop("long_tail", None)
     data_cfg.update(validate_options(data_settings, fixed, section="data", file=file, fill_defaults=True))
+    if long_tail is not None:
+        long_tail = validate_options(long_tail_settings, _check_table(long_tail, "data.long_tail", file),
+                                     section="data.long_tail", file=file, fill_defaults=True)
+    data_cfg["long_tail"] = long_tail
     loader, _path = resolve_dataset(data_cfg["name"], file=file)
     loader_opts = validate_options(loader.obj, data_table, section="data", file=file, fill_defaults=True,
                                    exclude=("path",))
@@ -297,7 +320,8 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
                            OPTIMIZERS, file)
     schedule = _component("schedule", _check_table(raw.get("schedule"), "schedule", file), "constant",
                           SCHEDULES, file, exclude=SCHEDULE_CONTEXT)
-    loss = _component("loss", _check_table(raw.get("loss"), "loss", file), "auto", LOSSES, file, exclude=("task",))
+    loss = _component("loss", _check_table(raw.get("loss"), "loss", file), "auto", LOSSES, file,
+                      exclude=LOSS_CONTEXT)
 
     techniques: dict[str, dict[str, Any]] = {}
     for tname, table in _check_table(raw.get("techniques"), "techniques", file).items():
