@@ -291,8 +291,9 @@ class Trainer:
         if base_lr is None:
             base_lr = 1e-3
         epochs = int(train_cfg["epochs"])
-        schedule = build_schedule(recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
-                                  steps_per_epoch=ctx.steps_per_epoch, epochs=epochs, file=recipe.source)
+        schedule, schedule_callbacks = build_schedule(
+            recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
+            steps_per_epoch=ctx.steps_per_epoch, epochs=epochs, file=recipe.source, with_callbacks=True)
         for technique in techniques:
             opt_opts = technique.optimizer_options(opt_opts, ctx)
         optimizer = build_optimizer(recipe.optimizer["name"], opt_opts, learning_rate=schedule, file=recipe.source)
@@ -335,6 +336,9 @@ class Trainer:
         for i, cb in enumerate(technique_callbacks):
             if hasattr(cb, "state_dict"):
                 stateful[f"technique_{i}_{type(cb).__name__}"] = cb
+        for i, cb in enumerate(schedule_callbacks):  # the schedule's own (plateau, one-cycle momentum)
+            if hasattr(cb, "state_dict"):
+                stateful[f"schedule_{i}_{type(cb).__name__}"] = cb
 
         segment_start = time.perf_counter()
 
@@ -349,6 +353,7 @@ class Trainer:
                                        states=stateful, extra=extra)
             callbacks.append(checkpoint.capture)
         callbacks.append(logger)
+        callbacks.extend(schedule_callbacks)
         callbacks.extend(technique_callbacks)
         if target_cb is not None:
             callbacks.append(target_cb)

@@ -333,6 +333,8 @@ def _cross_checks(recipe: Recipe) -> None:
         recipe.require_metric(train["monitor"], key="train.monitor")
     if train["target"] is not None:
         recipe.require_metric(train["target"]["metric"], key="train.target.metric")
+    if "monitor" in recipe.schedule:  # a schedule that watches a metric (plateau)
+        recipe.require_metric(recipe.schedule["monitor"], key="schedule.monitor")
 
 
 __all__ = ["Recipe", "metric_mode", "recipe_from_dict"]
