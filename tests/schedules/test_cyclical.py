@@ -33,7 +33,7 @@ def np_cyclical(step, initial, maximal, step_size, scale_fn, scale_mode):
 def tol(maximal):
     # float32 evaluation: step / step_size and a few products, ~1e-6 relative; atol for
     # values close to zero, 1e-6 of the upper bound.
-    return dict(rtol=2e-6, atol=1e-6 * maximal)
+    return {"rtol": 2e-6, "atol": 1e-6 * maximal}
 
 
 def triangle_scale(m):
@@ -102,10 +102,10 @@ def test_anchor_points():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(initial_learning_rate=0.0), "initial_learning_rate"),
-        (dict(maximal_learning_rate=0.01), "maximal_learning_rate"),
-        (dict(step_size=0), "step_size"),
-        (dict(scale_mode="epoch"), "scale_mode"),
+        ({"initial_learning_rate": 0.0}, "initial_learning_rate"),
+        ({"maximal_learning_rate": 0.01}, "maximal_learning_rate"),
+        ({"step_size": 0}, "step_size"),
+        ({"scale_mode": "epoch"}, "scale_mode"),
     ],
 )
 def test_invalid_arguments(kwargs, match):

@@ -44,7 +44,7 @@ def np_one_cycle(steps, max_lr, total, pct_start=0.25, div_factor=25.0, final_di
 
 def tol(max_lr):
     # float32: cos of a float32 fraction, ~1e-6 relative; atol 1e-6 of the peak for values near the end.
-    return dict(rtol=1e-5, atol=1e-6 * max_lr)
+    return {"rtol": 1e-5, "atol": 1e-6 * max_lr}
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_matches_pytorch_semantics(kwargs, total):
     s = OneCycle(0.1, total, **kwargs)
     pct = kwargs.get("pct_start", 0.25)
     peak = pct * total - 1
-    steps = sorted({0, 1, 2, int(math.floor(peak)), int(math.ceil(peak)), total // 2, total - 2, total - 1, total,
+    steps = sorted({0, 1, 2, math.floor(peak), math.ceil(peak), total // 2, total - 2, total - 1, total,
                     total + 50, *range(0, total, max(1, total // 37))})
     np.testing.assert_allclose(rates(s, steps), np_one_cycle(steps, 0.1, total, **kwargs), **tol(0.1))
 
@@ -82,7 +82,7 @@ def test_rises_then_falls_within_bounds(total, pct, div, final_div, anneal):
     s = OneCycle(1.0, total, pct_start=pct, div_factor=div, final_div_factor=final_div, anneal=anneal)
     steps = np.arange(total + 3)
     got = rates(s, steps)
-    peak = int(math.floor(pct * total - 1))
+    peak = math.floor(pct * total - 1)
     slack = 2e-6
     assert np.all(np.diff(got[: peak + 1]) >= -slack)  # non-decreasing up to the peak
     assert np.all(np.diff(got[peak + 1:]) <= slack)  # non-increasing after it

@@ -20,7 +20,7 @@ from kerastricks.schedules import (
 )
 from kerastricks.schedules.plateau import WarmUpReduceLROnPlateau
 
-TOL = dict(rtol=1e-5, atol=1e-7)  # float32 evaluation of a few ops; atol for rates near 0
+TOL = {"rtol": 1e-5, "atol": 1e-7}  # float32 evaluation of a few ops; atol for rates near 0
 
 
 def rates(schedule, steps):
