@@ -79,3 +79,9 @@ def test_reduce_lr_technique_still_refuses_a_schedule():
     with pytest.raises(ConfigError):
         recipe_from_dict({**BASE, "schedule": {"name": "plateau"},
                           "techniques": {"reduce_lr_on_plateau": {}}}, source="r.toml")
+
+
+def test_warmup_in_steps_and_epochs_is_rejected_at_validation():
+    with pytest.raises(ConfigError) as info:
+        recipe({"name": "triangular", "warmup_steps": 3, "warmup_epochs": 1.0})
+    assert info.value.key == "schedule.warmup_steps" and str(info.value).startswith("r.toml")
