@@ -155,7 +155,7 @@ def grid_best(optimizer_cls, x, y, grid, steps_per_run=48, batch_size=32):
 @pytest.mark.parametrize("optimizer_cls", [keras.optimizers.SGD, keras.optimizers.Adam])
 def test_suggestion_within_3x_of_the_best_constant_rate_on_least_squares(optimizer_cls):
     x, y = regression_data()
-    grid = 10.0 ** np.arange(-4, 0.51, 0.25)
+    grid = 10.0 ** np.arange(-3, 0.51, 0.25)  # quarter decades around both optima (SGD ~0.06, Adam ~0.5)
     best = grid_best(optimizer_cls, x, y, grid)
     result = lr_find(linear_model(optimizer_cls(1e-3)), x, y, batch_size=32, start_lr=1e-5, end_lr=10.0)
     ratio = result.suggestion / best

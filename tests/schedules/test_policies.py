@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from kerastricks.errors import ConfigError
 from kerastricks.schedules import (
     SCHEDULES,
+    CyclicalLearningRate,
     OneCycle,
     PowerDecay,
     TriangularCyclicalLearningRate,
@@ -223,11 +224,17 @@ def test_plateau_warms_up_then_watches():
 
 
 # --- saving -------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="kerastricks_tests")
+def third_per_cycle(cycle):
+    return (1 / 3) ** (cycle - 1)
+
+
 SAVE_CASES = {
     "triangular": TriangularCyclicalLearningRate(0.01, 0.1, 3),
     "warm_one_cycle": WarmUp(OneCycle(0.1, 40, pct_start=0.3), 5, 0.001),
     "power": PowerDecay(0.1, 7, 0.5),
-    **{name: sched(name, {"warmup_steps": 2}) for name in ("triangular2", "exp_range", "step", "cosine_restarts")},
+    "custom_scale_fn": CyclicalLearningRate(0.01, 0.1, 3, scale_fn=third_per_cycle),
+    **{name: sched(name, {"warmup_steps": 2}) for name in ("triangular2", "exp_range")},
 }
 
 
