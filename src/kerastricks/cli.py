@@ -4,6 +4,7 @@
 
     kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
+    kerastricks lr-find [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--apply [PATH]]
     kerastricks list  [techniques|datasets|models|presets|optimizers|schedules|losses]
     kerastricks evaluate RUN_DIR
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
@@ -50,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-root", default="runs", help="parent of auto-named run directories")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    lr_find = sub.add_parser("lr-find", help="learning-rate range test: suggest optimizer.learning_rate")
+    recipe_args(lr_find)
+    lr_find.add_argument("--out", help="directory for lr_find.png and lr_find.json "
+                                       "(default: runs/<name>-lr-find-<UTC time>)")
+    lr_find.add_argument("--runs-root", default="runs", help="parent of the auto-named output directory")
+    lr_find.add_argument("--apply", nargs="?", const="", metavar="PATH",
+                         help="also write a copy of the recipe with the suggestion as optimizer.learning_rate "
+                              "(default PATH: OUT/recipe.toml; an existing file is never overwritten)")
+    lr_find.add_argument("--method", choices=("minimum", "valley", "steep"), default=None,
+                         help="which suggestion to use (default: the finder's default)")
+    lr_find.add_argument("--start-lr", type=float, default=1e-7, help="first rate of the sweep")
+    lr_find.add_argument("--end-lr", type=float, default=10.0, help="last rate of the sweep")
+    lr_find.add_argument("--num-steps", type=int, default=100, help="training steps of the sweep")
 
     show = sub.add_parser("show", help="print the resolved, validated recipe")
     recipe_args(show)
@@ -110,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.version:
                 return _version()
             return {"train": _train, "show": _show, "list": _list, "evaluate": _evaluate,
-                    "bench": _bench}[args.command](args)
+                    "bench": _bench, "lr-find": _lr_find}[args.command](args)
         except UserError as exc:
             print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
             return EXIT_USAGE
@@ -145,6 +160,79 @@ def _train(args) -> int:
         trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose)
     result = trainer.fit()
     print(format_summary(result.report))
+    return 0
+
+
+def _lr_find(args) -> int:
+    import copy
+    from pathlib import Path
+
+    import keras
+
+    from kerastricks import io as kio
+    from kerastricks.errors import ConfigError, RunDirError
+    from kerastricks.lr_finder import DEFAULT_METHOD, lr_find
+    from kerastricks.techniques import TrainContext
+    from kerastricks.train import build_components, make_run_dir
+
+    recipe = _load(args)
+    for key, ok, expected, value in (
+        ("--start-lr", args.start_lr > 0, "a rate > 0", args.start_lr),
+        ("--end-lr", args.end_lr > args.start_lr, f"a rate > --start-lr ({args.start_lr})", args.end_lr),
+        ("--num-steps", args.num_steps >= 2, "an integer >= 2", args.num_steps),
+    ):
+        if not ok:
+            raise ConfigError(key=key, expected=expected, received=value)
+    out = Path(args.out) if args.out else None
+    files = ["lr_find.png", "lr_find.json"]
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise RunDirError("exists and is not a directory", file=str(out), key="--out")
+        for name in files:
+            if (out / name).exists():
+                raise RunDirError("already exists; nothing was overwritten", file=str(out / name), key="--out")
+    apply_path = None
+    if args.apply is not None:
+        apply_path = Path(args.apply) if args.apply else (out / "recipe.toml" if out is not None else None)
+        if apply_path is not None and apply_path.exists():
+            raise RunDirError("already exists; nothing was overwritten", file=str(apply_path), key="--apply")
+
+    keras.utils.set_random_seed(int(recipe.train["seed"]))
+    keras.mixed_precision.set_global_policy(recipe.train["precision"])
+    ctx = TrainContext(recipe=recipe, file=recipe.source)
+    parts = build_components(recipe, ctx, recipe.build_techniques())
+    result = lr_find(parts.model, parts.train_ds, start_lr=args.start_lr, end_lr=args.end_lr,
+                     num_steps=args.num_steps)
+    method = args.method or DEFAULT_METHOD
+    if not result.suggestions:
+        raise ConfigError("the loss diverged at the first step; nothing to suggest", key="--start-lr",
+                          expected="a smaller --start-lr", received=args.start_lr)
+    suggestion = result.suggestions[method]
+
+    if out is None:
+        out = make_run_dir(args.runs_root, f"{recipe.name or 'run'}-lr-find")
+        if args.apply is not None and apply_path is None:
+            apply_path = out / "recipe.toml"
+    out.mkdir(parents=True, exist_ok=True)
+    result.plot(out / "lr_find.png")
+    kio.write_json(out / "lr_find.json", {"recipe": recipe.source, "method": method, **result.to_dict(),
+                                          "suggestion": suggestion})
+    steps = len(result.lrs)
+    print(f"lr-find {recipe.name}: {steps} steps from {args.start_lr:g} to {result.lrs[-1]:.3g}"
+          + (" (stopped: loss diverged)" if result.diverged else ""))
+    for name, value in result.suggestions.items():
+        print(f"  {name:<8} {value:.3g}" + ("  <- suggestion" if name == method else ""))
+    print(f"  optimizer.learning_rate now: {recipe.optimizer.get('learning_rate')}")
+    print(f"  plot: {out / 'lr_find.png'}")
+    if apply_path is not None:
+        if apply_path.exists():  # appeared during the sweep
+            raise RunDirError("already exists; nothing was overwritten", file=str(apply_path), key="--apply")
+        applied = copy.deepcopy(recipe)
+        applied.optimizer["learning_rate"] = float(f"{suggestion:.3g}")
+        kio.write_text(apply_path, f"# {recipe.source} with the lr-find suggestion ({method})\n"
+                       + applied.to_toml())
+        print(f"  wrote {apply_path} (optimizer.learning_rate = {applied.optimizer['learning_rate']}); "
+              f"train it with: kerastricks train {apply_path}")
     return 0
 
 

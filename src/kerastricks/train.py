@@ -264,69 +264,12 @@ class Trainer:
         ctx = TrainContext(recipe=recipe, file=recipe.source, run_dir=self.run_dir)
         techniques = recipe.build_techniques()
 
-        # data phase
-        from kerastricks.data import make_tf_dataset
-
-        dataset = load_recipe_dataset(recipe)
-        for technique in techniques:
-            dataset = technique.apply_to_data(dataset, ctx)
-        ctx.dataset = dataset
-        batch_size = int(train_cfg["batch_size"])
-        n_train = len(dataset.x_train)
-        train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
-                                   seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"))
-        ctx.steps_per_epoch = math.ceil(n_train / batch_size)
-        for technique in techniques:
-            train_ds = technique.apply_to_pipeline(train_ds, ctx)
-        val_ds = None
-        if dataset.x_val is not None and len(dataset.x_val):
-            val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(batch_size, 256),
-                                     shuffle=False, seed=seed)
+        parts = build_components(recipe, ctx, techniques, jit=jit)
+        dataset, train_ds, val_ds, model, optimizer = (parts.dataset, parts.train_ds, parts.val_ds, parts.model,
+                                                       parts.optimizer)
+        schedule, schedule_callbacks = parts.schedule, parts.schedule_callbacks
+        batch_size, n_train, epochs = parts.batch_size, parts.n_train, parts.epochs
         monitor = self._monitor(dataset, val_ds is not None)
-
-        # model phase
-        from kerastricks.models import build_model
-
-        model_opts = recipe.options("model")
-        for technique in techniques:
-            model_opts = technique.model_options(model_opts, ctx)
-        model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
-                            task=dataset.task, options=model_opts, file=recipe.source)
-        for technique in techniques:
-            model = technique.apply_to_model(model, ctx)
-
-        # optimizer phase
-        from kerastricks.optimizers import build_optimizer
-        from kerastricks.schedules import build_schedule
-
-        opt_opts = recipe.options("optimizer")
-        base_lr = opt_opts.pop("learning_rate", None)
-        if base_lr is None:
-            base_lr = 1e-3
-        epochs = int(train_cfg["epochs"])
-        schedule = build_schedule(recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
-                                  steps_per_epoch=ctx.steps_per_epoch, epochs=epochs, file=recipe.source)
-        for technique in techniques:
-            opt_opts = technique.optimizer_options(opt_opts, ctx)
-        optimizer = build_optimizer(recipe.optimizer["name"], opt_opts, learning_rate=schedule, file=recipe.source)
-        for technique in techniques:
-            optimizer = technique.apply_to_optimizer(optimizer, ctx)
-
-        # loss phase
-        from kerastricks.losses import build_loss
-
-        counts = None
-        if dataset.task == "classification":
-            from kerastricks.data.long_tail import class_counts
-
-            counts = class_counts(dataset.y_train, dataset.num_classes)
-        loss = build_loss(recipe.loss["name"], recipe.options("loss"), task=dataset.task, file=recipe.source,
-                          class_counts=counts)
-        for technique in techniques:
-            loss = technique.apply_to_loss(loss, ctx)
-        metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
-                      steps_per_execution=int(train_cfg["steps_per_execution"]))
 
         # Setup worked (bad data, options or combinations have raised by now):
         # only now does the run get its directory, so a failed start leaves nothing behind.
@@ -354,6 +297,9 @@ class Trainer:
         for i, cb in enumerate(technique_callbacks):
             if hasattr(cb, "state_dict"):
                 stateful[f"technique_{i}_{type(cb).__name__}"] = cb
+        for i, cb in enumerate(schedule_callbacks):  # the schedule's own (plateau, one-cycle momentum)
+            if hasattr(cb, "state_dict"):
+                stateful[f"schedule_{i}_{type(cb).__name__}"] = cb
 
         segment_start = time.perf_counter()
 
@@ -368,6 +314,7 @@ class Trainer:
                                        states=stateful, extra=extra)
             callbacks.append(checkpoint.capture)
         callbacks.append(logger)
+        callbacks.extend(schedule_callbacks)
         callbacks.extend(technique_callbacks)
         if target_cb is not None:
             callbacks.append(target_cb)
@@ -493,6 +440,98 @@ class Trainer:
             "device_memory_peak_bytes": device_memory_peak(),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+@dataclass
+class Components:
+    """What a recipe builds before training (see :func:`build_components`)."""
+
+    dataset: Any
+    train_ds: Any
+    val_ds: Any
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    schedule: Any
+    schedule_callbacks: list
+    batch_size: int
+    n_train: int
+    epochs: int
+
+
+def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit: bool = False) -> Components:
+    """Data, compiled model, optimizer and loss of a recipe, techniques applied phase by phase.
+
+    Shared by :meth:`Trainer.fit` and ``kerastricks lr-find``; seeds and the
+    precision policy are set by the caller.
+    """
+    train_cfg = recipe.train
+    seed = int(train_cfg["seed"])
+    # data phase
+    from kerastricks.data import make_tf_dataset
+
+    dataset = load_recipe_dataset(recipe)
+    for technique in techniques:
+        dataset = technique.apply_to_data(dataset, ctx)
+    ctx.dataset = dataset
+    batch_size = int(train_cfg["batch_size"])
+    n_train = len(dataset.x_train)
+    train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
+                               seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"))
+    ctx.steps_per_epoch = math.ceil(n_train / batch_size)
+    for technique in techniques:
+        train_ds = technique.apply_to_pipeline(train_ds, ctx)
+    val_ds = None
+    if dataset.x_val is not None and len(dataset.x_val):
+        val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(batch_size, 256),
+                                 shuffle=False, seed=seed)
+
+    # model phase
+    from kerastricks.models import build_model
+
+    model_opts = recipe.options("model")
+    for technique in techniques:
+        model_opts = technique.model_options(model_opts, ctx)
+    model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
+                        task=dataset.task, options=model_opts, file=recipe.source)
+    for technique in techniques:
+        model = technique.apply_to_model(model, ctx)
+
+    # optimizer phase
+    from kerastricks.optimizers import build_optimizer
+    from kerastricks.schedules import build_schedule
+
+    opt_opts = recipe.options("optimizer")
+    base_lr = opt_opts.pop("learning_rate", None)
+    if base_lr is None:
+        base_lr = 1e-3
+    epochs = int(train_cfg["epochs"])
+    schedule, schedule_callbacks = build_schedule(
+        recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
+        steps_per_epoch=ctx.steps_per_epoch, epochs=epochs, file=recipe.source, with_callbacks=True)
+    for technique in techniques:
+        opt_opts = technique.optimizer_options(opt_opts, ctx)
+    optimizer = build_optimizer(recipe.optimizer["name"], opt_opts, learning_rate=schedule, file=recipe.source)
+    for technique in techniques:
+        optimizer = technique.apply_to_optimizer(optimizer, ctx)
+
+    # loss phase
+    from kerastricks.losses import build_loss
+
+    counts = None
+    if dataset.task == "classification":
+        from kerastricks.data.long_tail import class_counts
+
+        counts = class_counts(dataset.y_train, dataset.num_classes)
+    loss = build_loss(recipe.loss["name"], recipe.options("loss"), task=dataset.task, file=recipe.source,
+                      class_counts=counts)
+    for technique in techniques:
+        loss = technique.apply_to_loss(loss, ctx)
+    metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
+                  steps_per_execution=int(train_cfg["steps_per_execution"]))
+    return Components(dataset=dataset, train_ds=train_ds, val_ds=val_ds, model=model, optimizer=optimizer,
+                      schedule=schedule, schedule_callbacks=schedule_callbacks, batch_size=batch_size,
+                      n_train=n_train, epochs=epochs)
 
 
 def load_recipe_dataset(recipe: Recipe):

@@ -12,7 +12,7 @@ def test_minimal_recipe_gets_every_default():
     recipe = recipe_from_dict(MINIMAL, source="r.toml")
     assert recipe.name == "digits-mlp"
     assert recipe.optimizer["name"] == "adam" and recipe.optimizer["learning_rate"] == pytest.approx(1e-3)
-    assert recipe.schedule == {"name": "constant"}
+    assert recipe.schedule == {"name": "constant", "warmup_steps": 0, "warmup_epochs": 0.0, "warmup_start_factor": 0.0}
     assert recipe.loss == {"name": "auto"}
     assert recipe.train["epochs"] == 10 and recipe.train["precision"] == "float32"
     assert recipe.train["target"] is None

@@ -128,6 +128,14 @@ EXAMPLE_OPTIONS = {
     "exponential": {"decay_rate": 0.7, "staircase": True},
     "piecewise": {"boundaries": [1, 3], "factors": [0.5, 0.1]},
     "polynomial": {"end_factor": 0.2, "power": 2.0},
+    "power": {"decay_epochs": 2.0, "power": 0.5},
+    "step": {"factor": 0.5, "step_epochs": 2},
+    "cosine_restarts": {"first_decay_epochs": 1, "t_mul": 2.0, "m_mul": 0.5, "alpha": 0.1},
+    "triangular": {"step_size_epochs": 1, "base_factor": 0.2},
+    "triangular2": {"step_size_steps": 7},
+    "exp_range": {"gamma": 0.99},
+    "one_cycle": {"pct_start": 0.3, "anneal": "linear"},
+    "plateau": {"patience": 2},
 }
 
 

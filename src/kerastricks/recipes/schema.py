@@ -366,6 +366,11 @@ def _cross_checks(recipe: Recipe) -> None:
         recipe.require_metric(train["monitor"], key="train.monitor")
     if train["target"] is not None:
         recipe.require_metric(train["target"]["metric"], key="train.target.metric")
+    if "monitor" in recipe.schedule:  # a schedule that watches a metric (plateau)
+        recipe.require_metric(recipe.schedule["monitor"], key="schedule.monitor")
+    from kerastricks.schedules import warmup_length
+
+    warmup_length(recipe.schedule.get("warmup_steps", 0), recipe.schedule.get("warmup_epochs", 0.0), 1)
 
 
 __all__ = ["LOGGED_METRICS", "Recipe", "metric_mode", "recipe_from_dict"]
