@@ -379,14 +379,14 @@ class Trainer:
                       callbacks=callbacks, verbose=self.verbose)
         fit_wall = time.perf_counter() - segment_start
 
+        # the best model by train.monitor: in the model before after_fit, so that
+        # techniques see (and e.g. re-parameterize) the model that is saved and evaluated
+        if best.best_weights is not None:
+            model.set_weights(best.best_weights)
         for technique in techniques:
             technique.after_fit(model, ctx)
-
-        # the best model by train.monitor
         if run_dir is not None:
             best.save(model, run_dir / MODEL_FILE)
-        elif best.best_weights is not None:
-            model.set_weights(best.best_weights)
 
         test = evaluate_model(model, dataset, batch_size=max(batch_size, 256))
         rows = logger.rows
