@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from kerastricks.layers import NF_GAMMAS, WSConv1D, WSConv2D, activation_gamma, standardize_kernel
+from kerastricks.layers import (
+    NF_GAMMAS,
+    WSConv1D,
+    WSConv2D,
+    activation_gamma,
+    standardize_kernel,
+)
 
 
 def numpy_ws(w, eps, gamma=None, gain=None):

@@ -14,8 +14,8 @@ Every layer subclasses a public Keras class and is registered for
 from kerastricks.layers.acnet import ACBlock
 from kerastricks.layers.extended_bn import ExtendedBatchNormalization
 from kerastricks.layers.fusion import MultiBranchConv, bn_parameters, fuse_conv_bn
-from kerastricks.layers.repvgg import RepVGGBlock
 from kerastricks.layers.reparameterize import reparameterize
+from kerastricks.layers.repvgg import RepVGGBlock
 from kerastricks.layers.weight_standardization import (
     NF_GAMMAS,
     WSConv1D,
@@ -25,10 +25,10 @@ from kerastricks.layers.weight_standardization import (
 )
 
 __all__ = [
+    "NF_GAMMAS",
     "ACBlock",
     "ExtendedBatchNormalization",
     "MultiBranchConv",
-    "NF_GAMMAS",
     "RepVGGBlock",
     "WSConv1D",
     "WSConv2D",

@@ -9,7 +9,8 @@ convolution.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -116,7 +117,7 @@ class MultiBranchConv(keras.layers.Layer):
         rank: int = 2,
         kernel_initializer: Any = "he_normal",
         kernel_regularizer: Any = None,
-        momentum: float = 0.99,
+        momentum: float = 0.9,
         epsilon: float = 1e-3,
         **kwargs: Any,
     ) -> None:

@@ -168,7 +168,7 @@ def reparameterize(model: keras.Model) -> keras.Model:
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         if layer.name in folded_norms:
-            return keras.layers.Identity(name=layer.name, dtype=layer.dtype_policy)
+            return keras.layers.Identity(name=layer.name, dtype=layer.dtype_policy.name)
         if layer.name in pairs or isinstance(layer, (MultiBranchConv, WSConv1D, WSConv2D)):
             return _plain_conv(layer, use_bias=layer.name in pairs)
         return layer.__class__.from_config(layer.get_config())

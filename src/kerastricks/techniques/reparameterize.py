@@ -78,7 +78,7 @@ class Reparameterize(Technique):
             got = np.asarray(deploy.predict(x, batch_size=256, verbose=0), dtype="float64")
             diff = float(np.max(np.abs(want - got)))
             rel = diff / max(float(np.max(np.abs(want))), 1e-12)
-            notes.update({"checked_examples": int(len(x)), "max_abs_diff": diff, "max_rel_diff": rel,
+            notes.update({"checked_examples": len(x), "max_abs_diff": diff, "max_rel_diff": rel,
                           "matches": bool(rel <= self.tolerance)})
         if ctx.run_dir is not None:
             path = ctx.run_dir / DEPLOY_FILE
