@@ -345,8 +345,8 @@ class Trainer:
                       callbacks=callbacks, verbose=self.verbose)
         fit_wall = time.perf_counter() - segment_start
 
-        # the best model by train.monitor; after_fit hooks (e.g. decoupled
-        # classifier re-training) start from it, and model.keras is their result
+        # the best model by train.monitor; after_fit hooks (decoupled classifier
+        # re-training, re-parameterization) start from it, and model.keras is their result
         if best.best_weights is not None:
             model.set_weights(best.best_weights)
         for technique in techniques:

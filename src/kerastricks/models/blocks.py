@@ -27,8 +27,17 @@ Factory contracts:
   norm entry also declares ``centers``: whether the layer adds its own learned
   shift, so that the preceding layer can drop its bias.
 
-All layers made here are public Keras layers, so models built from them save to
-``.keras``, load back and go through ``keras.models.clone_model``.
+Registered kinds: convs ``plain``, ``ws`` (weight standardization), ``nf``
+(NFNets Scaled WS with gamma-scaled activations: use with ``norm="none"``),
+``acb`` (ACNet block) and ``repvgg`` (RepVGG block); norms ``batch``,
+``extended`` (extended batch norm) and ``none``. The non-plain kinds come from
+:mod:`kerastricks.layers` (imported when first used); models built with them
+need kerastricks to load, or :func:`kerastricks.layers.reparameterize` to turn
+them into plain Keras layers.
+
+All layers made here are Keras layers (public classes or subclasses of them),
+so models built from them save to ``.keras``, load back and go through
+``keras.models.clone_model``.
 """
 
 from __future__ import annotations
@@ -56,7 +65,13 @@ _RANKS = (1, 2, 3)
 # --------------------------------------------------------------------------- registries
 
 
-def register_conv(name: str, factory: ConvFactory | None = None, *, description: str) -> Any:
+def register_conv(
+    name: str,
+    factory: ConvFactory | None = None,
+    *,
+    description: str,
+    scales_activation: bool = False,
+) -> Any:
     """Register a convolution factory under ``name`` (usable as a decorator).
 
     Args:
@@ -65,8 +80,11 @@ def register_conv(name: str, factory: ConvFactory | None = None, *, description:
             use_bias, kernel_initializer, kernel_regularizer, name)`` returning
             a Keras layer. Omit it to use ``register_conv`` as a decorator.
         description: One line shown by ``kerastricks list``.
+        scales_activation: True when the activation after this conv must be
+            multiplied by the activation's NFNets gamma (normalizer-free
+            networks); :func:`conv_norm_act` adds the scaling. Default False.
     """
-    return CONVS.register(name, factory, description=description)
+    return CONVS.register(name, factory, description=description, scales_activation=bool(scales_activation))
 
 
 def register_norm(
@@ -131,6 +149,84 @@ register_norm(
     centers=True,
 )
 register_norm("none", _no_norm, description="no normalization (identity)", centers=False)
+
+
+# Architecture tricks (kerastricks.layers). The multi-branch blocks (acb,
+# repvgg) carry their own BatchNormalization per branch, so they ignore
+# `use_bias` (the branch BNs supply the shift) and the builder's `norm` still
+# applies after the block as configured: norm="batch" adds one BN after the sum
+# (the ACNet code's `use_last_bn=True`), norm="none" gives the papers' blocks.
+# A 1x1 (or even-sized) kernel has no asymmetric/centre structure to exploit:
+# acb and repvgg fall back to a plain conv for kernel_size 1 and reject even sizes.
+
+
+def _ws_conv(rank: int, filters: int, kernel_size: int, *, scale: Any = None, **kwargs: Any) -> keras.layers.Layer:
+    from kerastricks.layers import WSConv1D, WSConv2D
+
+    classes = {1: WSConv1D, 2: WSConv2D}
+    if rank not in classes:
+        raise ConfigError("weight-standardized convs exist for sequences and images only", key="model.conv",
+                          expected="a 1-D or 2-D model", received=f"rank {rank}")
+    return classes[rank](filters, kernel_size, scale=scale, **kwargs)
+
+
+def _nf_conv(rank: int, filters: int, kernel_size: int, **kwargs: Any) -> keras.layers.Layer:
+    return _ws_conv(rank, filters, kernel_size, scale=True, **kwargs)
+
+
+def _branch_block(cls_name: str) -> ConvFactory:
+    def factory(
+        rank: int,
+        filters: int,
+        kernel_size: int,
+        *,
+        strides: int,
+        padding: str,
+        use_bias: bool,
+        kernel_initializer: Any,
+        kernel_regularizer: Any,
+        name: str | None,
+    ) -> keras.layers.Layer:
+        import kerastricks.layers as kl
+
+        if kernel_size == 1:
+            return _plain_conv(rank, filters, 1, strides=strides, padding=padding, use_bias=use_bias,
+                               kernel_initializer=kernel_initializer, kernel_regularizer=kernel_regularizer,
+                               name=name)
+        if rank not in (1, 2) or kernel_size % 2 == 0:
+            raise ConfigError(f"conv '{cls_name}' needs an odd kernel on a 1-D or 2-D model", key="model.conv",
+                              expected="odd kernel_size, rank 1 or 2", received=f"kernel_size {kernel_size}, "
+                              f"rank {rank}")
+        cls = getattr(kl, cls_name)
+        return cls(filters, kernel_size, strides=strides, padding=padding, rank=rank,
+                   kernel_initializer=kernel_initializer, kernel_regularizer=kernel_regularizer, name=name)
+
+    return factory
+
+
+def _extended_norm(rank: int, *, name: str | None) -> keras.layers.Layer:
+    from kerastricks.layers import ExtendedBatchNormalization
+
+    return ExtendedBatchNormalization(axis=-1, name=name)
+
+
+register_conv("ws", _ws_conv, description="weight-standardized conv (Qiao et al. 2019, arXiv 1903.10520)")
+register_conv(
+    "nf",
+    _nf_conv,
+    description="NFNets Scaled WS conv; the activation after it is scaled by its gamma (arXiv 2101.08692)",
+    scales_activation=True,
+)
+register_conv("acb", _branch_block("ACBlock"),
+              description="ACNet block k x k + 1 x k + k x 1 (1-D: k + 1), fusable (arXiv 1908.03930)")
+register_conv("repvgg", _branch_block("RepVGGBlock"),
+              description="RepVGG block k x k + 1 x 1 + identity BN, fusable (arXiv 2101.03697)")
+register_norm(
+    "extended",
+    _extended_norm,
+    description="extended batch norm: per-channel mean, one shared std (Luo et al. 2020, arXiv 2003.05569)",
+    centers=True,
+)
 
 
 # --------------------------------------------------------------------------- factories
@@ -373,7 +469,9 @@ def conv_norm_act(
 
     The convolution drops its bias when the norm learns its own shift
     (``NORMS`` entry with ``centers=True``, e.g. batch norm), as in ResNet and
-    VGG-BN. Layers are named ``{name}_conv``, ``{name}_norm`` and
+    VGG-BN. A conv kind registered with ``scales_activation=True`` (``"nf"``)
+    gets its activation multiplied by the activation's NFNets gamma
+    (:func:`kerastricks.layers.activation_gamma`), layer ``{name}_gamma``. Layers are named ``{name}_conv``, ``{name}_norm`` and
     ``{name}_act``, so techniques that rewrite models can find them.
 
     Args:
@@ -406,6 +504,12 @@ def conv_norm_act(
     x = make_norm(norm, rank, name=f"{name}_norm")(x)
     if activation is not None:
         x = keras.layers.Activation(activation, name=f"{name}_act")(x)
+        if CONVS.get(conv).meta.get("scales_activation"):
+            # NFNets: gamma * act(x) keeps unit variance for unit-variance inputs.
+            from kerastricks.layers import activation_gamma
+
+            gamma = activation_gamma(activation) if isinstance(activation, str) else 1.0
+            x = keras.layers.Rescaling(gamma, name=f"{name}_gamma")(x)
     return x
 
 
