@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, median, run_child, table  # noqa: E402
+from _common import emit, median, run_child, table
 
 OPTIMIZERS = ("adam", "sm3", "adafactor", "agc_adam")
 
@@ -46,7 +46,6 @@ def child(args) -> None:
     import keras
     import numpy as np
     import tensorflow as tf
-
     from optimizer_memory import mlp_3x1024
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

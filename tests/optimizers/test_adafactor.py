@@ -97,11 +97,11 @@ def test_matches_numpy_default(shape):
 def test_matches_numpy_options(kwargs, shape):
     x0, grads = make_case(shape, steps=5, seed=1)
     got, _ = run_keras(Adafactor(**kwargs), x0, grads)
-    ref = dict(lr=kwargs.get("learning_rate"), beta_1=kwargs.get("beta_1"),
-               decay_rate=kwargs.get("decay_rate", 0.8), eps2=kwargs.get("epsilon_2", 1e-3),
-               d=kwargs.get("clip_threshold", 1.0), scale=kwargs.get("multiply_by_parameter_scale", True),
-               min_dim=kwargs.get("min_dim_size_to_factor", 128), relative=kwargs.get("relative_step", True),
-               warmup=kwargs.get("warmup_init", False))
+    ref = {"lr": kwargs.get("learning_rate"), "beta_1": kwargs.get("beta_1"),
+           "decay_rate": kwargs.get("decay_rate", 0.8), "eps2": kwargs.get("epsilon_2", 1e-3),
+           "d": kwargs.get("clip_threshold", 1.0), "scale": kwargs.get("multiply_by_parameter_scale", True),
+           "min_dim": kwargs.get("min_dim_size_to_factor", 128), "relative": kwargs.get("relative_step", True),
+           "warmup": kwargs.get("warmup_init", False)}
     want = numpy_adafactor(x0, grads, **ref)
     # Same float32 argument as above; the fixed-lr case moves x by ~0.05/step, still ~1e-6 absolute.
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)

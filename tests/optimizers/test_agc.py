@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from kerastricks.optimizers import AGC, AdaptiveGradientClipping, unitwise_clip, unitwise_norm
+from kerastricks.optimizers import (
+    AGC,
+    AdaptiveGradientClipping,
+    unitwise_clip,
+    unitwise_norm,
+)
 
 
 def numpy_unit_norm(x):

@@ -68,6 +68,7 @@ def recipe(techniques, optimizer=None):
         ({"clip": {"mode": "value"}, "agc": {}}, None, "techniques.agc"),
         ({"clip": {"mode": "max"}}, None, "techniques.clip.mode"),
         ({"agc": {"clipping": 0}}, None, "techniques.agc.clipping"),
+        ({"agc": {"exclude": ["("]}}, None, "techniques.agc.exclude"),
     ],
 )
 def test_recipe_errors(techniques, optimizer, key):

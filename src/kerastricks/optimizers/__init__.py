@@ -19,7 +19,12 @@ import keras
 
 from kerastricks.errors import ConfigError
 from kerastricks.optimizers.adafactor import Adafactor
-from kerastricks.optimizers.agc import AGC, AdaptiveGradientClipping, unitwise_clip, unitwise_norm
+from kerastricks.optimizers.agc import (
+    AGC,
+    AdaptiveGradientClipping,
+    unitwise_clip,
+    unitwise_norm,
+)
 from kerastricks.optimizers.sm3 import SM3
 from kerastricks.registry import Registry
 from kerastricks.validation import validate_options

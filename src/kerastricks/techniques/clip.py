@@ -18,7 +18,7 @@ final classifier unclipped unless ``exclude`` says otherwise.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Literal
 
 import keras
 
@@ -82,7 +82,7 @@ class Clip(Technique):
         threshold: PositiveFloat = 1.0,
         clipping: PositiveFloat = 0.01,
         eps: PositiveFloat = 1e-3,
-        exclude: Optional[list[str]] = None,
+        exclude: list[str] | None = None,
     ) -> None:
         self.mode = mode
         self.threshold = threshold
@@ -93,6 +93,12 @@ class Clip(Technique):
 
     def check(self, recipe) -> None:
         _check_single_place(recipe, f"techniques.{self.name}")
+        for pattern in self.exclude or []:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"not a regular expression ({exc})", file=recipe.source,
+                                  key=f"techniques.{self.name}.exclude", received=pattern) from None
         if "clip" in recipe.techniques and "agc" in recipe.techniques:
             raise ConfigError(
                 "enable one of the techniques 'clip' and 'agc'",
@@ -142,5 +148,5 @@ class AGCTechnique(Clip):
     """
 
     def __init__(self, clipping: PositiveFloat = 0.01, eps: PositiveFloat = 1e-3,
-                 exclude: Optional[list[str]] = None) -> None:
+                 exclude: list[str] | None = None) -> None:
         super().__init__(mode="agc", clipping=clipping, eps=eps, exclude=exclude)
