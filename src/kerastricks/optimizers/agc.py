@@ -52,8 +52,9 @@ def unitwise_clip(grad: Any, param: Any, clipping: float = 0.01, eps: float = 1e
     w = ops.cast(param, "float32")
     max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
     g_norm = unitwise_norm(g)
-    scaled = g * (max_norm / ops.maximum(g_norm, GRAD_NORM_FLOOR))
-    return ops.cast(ops.where(g_norm > max_norm, scaled, g), grad.dtype)
+    # one factor per unit (exactly 1 where the unit is within the bound), one full-size multiply
+    factor = ops.where(g_norm > max_norm, max_norm / ops.maximum(g_norm, GRAD_NORM_FLOOR), 1.0)
+    return ops.cast(g * factor, grad.dtype)
 
 
 def _reduce_across_replicas(grads: list) -> tuple[list, int]:
