@@ -147,7 +147,7 @@ class Adafactor(keras.optimizers.Optimizer):
             raise ValueError("Argument `learning_rate` is required when `relative_step=False`. "
                              "Received: learning_rate=None")
         if warmup_init and (not relative_step or learning_rate is not None):
-            raise ValueError("Argument `warmup_init=True` needs `relative_step=True` and `learning_rate=None`. "
+            raise ValueError("Argument `warmup_init` needs `relative_step=True` and `learning_rate=None`. "
                              f"Received: relative_step={relative_step}, learning_rate={learning_rate}")
         if beta_1 is not None and not 0.0 <= beta_1 < 1.0:
             raise ValueError(f"Argument `beta_1` must be None or in [0, 1). Received: beta_1={beta_1}")
