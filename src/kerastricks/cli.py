@@ -130,7 +130,12 @@ def _show(args) -> int:
 
 
 def _memory(args) -> int:
-    from kerastricks.memory import compare_optimizers, format_bytes, format_table, recipe_model_and_optimizer
+    from kerastricks.memory import (
+        compare_optimizers,
+        format_bytes,
+        format_table,
+        recipe_model_and_optimizer,
+    )
 
     recipe = _load(args)
     model, optimizer = recipe_model_and_optimizer(recipe)
