@@ -5,6 +5,7 @@
     kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
     kerastricks lr-find [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--apply [PATH]]
+    kerastricks memory [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--json]
     kerastricks list  [techniques|datasets|models|presets|optimizers|schedules|losses]
     kerastricks evaluate RUN_DIR
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the resolved, validated recipe")
     recipe_args(show)
 
+    memory = sub.add_parser("memory", help="optimizer state of the recipe's model, next to Adam, SGD, Adafactor, SM3")
+    recipe_args(memory)
+    memory.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     lst = sub.add_parser("list", help="list registered names")
     lst.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
 
@@ -124,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.version:
                 return _version()
-            return {"train": _train, "show": _show, "list": _list, "evaluate": _evaluate,
+            return {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
                     "bench": _bench, "lr-find": _lr_find}[args.command](args)
         except UserError as exc:
             print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
@@ -240,6 +245,26 @@ def _show(args) -> int:
     recipe = _load(args)
     print(f"# resolved recipe from {recipe.source}")
     print(recipe.to_toml(), end="")
+    return 0
+
+
+def _memory(args) -> int:
+    from kerastricks.memory import (
+        compare_optimizers,
+        format_bytes,
+        format_table,
+        recipe_model_and_optimizer,
+    )
+
+    recipe = _load(args)
+    model, optimizer = recipe_model_and_optimizer(recipe)
+    rows = compare_optimizers(model, optimizer, label=f"{recipe.optimizer['name']} (recipe)")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"optimizer state for {recipe.name} ({recipe.source}): model {recipe.model['name']}, "
+          f"{rows[0]['params']:,} trainable parameters ({format_bytes(rows[0]['param_bytes'])})")
+    print(format_table(rows))
     return 0
 
 

@@ -10,10 +10,13 @@ from kerastricks.optimizers import OPTIMIZERS, build_optimizer, validate_optimiz
 NAMES = OPTIMIZERS.names()
 
 
-def test_registry_lists_keras_optimizers():
-    assert {"sgd", "adam", "adamw", "lion", "rmsprop"} <= set(NAMES)
+def test_registry_lists_keras_and_kerastricks_optimizers():
+    assert {"sgd", "adam", "adamw", "lion", "rmsprop", "keras_adafactor"} <= set(NAMES)
     for entry in OPTIMIZERS:
-        assert entry.description and entry.meta.get("source") == "keras"
+        assert entry.description
+        expected = "kerastricks" if entry.name in ("adafactor", "sm3") else "keras"
+        assert entry.meta.get("source") == expected, entry.name
+    assert OPTIMIZERS.get("adafactor").obj is not keras.optimizers.Adafactor
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -3,17 +3,29 @@
 Keras's own optimizers are registered under their Keras names with their own
 signatures as option schemas (``weight_decay``, ``clipnorm``, ``clipvalue``,
 ``global_clipnorm``, ``gradient_accumulation_steps``, ``use_ema`` come from
-Keras's base optimizer and are not re-implemented). kerastricks's optimizers
-register here too as they land.
+Keras's base optimizer and are not re-implemented). kerastricks's own
+optimizers register next to them: ``adafactor`` (factored, sublinear memory;
+Keras's stays ``keras_adafactor``) and ``sm3``. Adaptive gradient clipping
+wraps any of them (:class:`AdaptiveGradientClipping`); in recipes it is a
+mode of the ``clip`` technique.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
 
 from kerastricks.errors import ConfigError
+from kerastricks.optimizers.adafactor import Adafactor
+from kerastricks.optimizers.agc import (
+    AGC,
+    AdaptiveGradientClipping,
+    unitwise_clip,
+    unitwise_norm,
+)
+from kerastricks.optimizers.sm3 import SM3
 from kerastricks.registry import Registry
 from kerastricks.validation import validate_options
 
@@ -36,6 +48,11 @@ _KERAS = {
 }
 for _name, (_cls, _desc) in _KERAS.items():
     OPTIMIZERS.register(_name, _cls, description=_desc, source="keras")
+OPTIMIZERS.register("adafactor", Adafactor, source="kerastricks",
+                    description="Adafactor with factored second moments: state sublinear in the parameters "
+                                "(Shazeer & Stern 2018).")
+OPTIMIZERS.register("sm3", SM3, source="kerastricks",
+                    description="SM3-II: Adagrad with one accumulator per tensor axis (Anil et al. 2019).")
 
 #: Filled by the trainer from [optimizer] / the schedule, never validated twice.
 CONTEXT_ARGS = ("learning_rate",)
@@ -57,7 +74,21 @@ def build_optimizer(name: str, options: dict[str, Any] | None = None, *, learnin
     try:
         return entry.obj(**opts)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(str(exc).splitlines()[0], file=file, key="optimizer") from None
+        message = str(exc).splitlines()[0]
+        # Keras-style messages name the argument: "Argument `beta_1` must be ...".
+        arg = re.match(r"Argument `(\w+)`", message)
+        key = f"optimizer.{arg.group(1)}" if arg and arg.group(1) in opts else "optimizer"
+        raise ConfigError(message, file=file, key=key) from None
 
 
-__all__ = ["OPTIMIZERS", "build_optimizer", "validate_optimizer_options"]
+__all__ = [
+    "AGC",
+    "OPTIMIZERS",
+    "SM3",
+    "Adafactor",
+    "AdaptiveGradientClipping",
+    "build_optimizer",
+    "unitwise_clip",
+    "unitwise_norm",
+    "validate_optimizer_options",
+]
