@@ -18,7 +18,9 @@ Fairness rules, in the order they matter on a shared, noisy machine:
 from __future__ import annotations
 
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,34 +59,68 @@ def _child_env() -> dict[str, str]:
             "PYTHONUNBUFFERED": "1"}
 
 
+#: A tiny launcher between the bench and each run. Linux charges a child with the
+#: peak resident size of the process it was forked from (the fork's copy of the
+#: parent's pages counts until ``exec``), so a run forked straight from the bench
+#: process (which has imported Keras) would report at least the bench's own size.
+#: Forked from this ~10 MB launcher instead, the run's ``ru_maxrss`` is its own.
+_LAUNCHER = """
+import json, os, signal, sys
+out, argv = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+def forward(signum, frame):
+    os.kill(pid, signum)
+signal.signal(signal.SIGTERM, forward)
+_, status, usage = os.wait4(pid, 0)
+with open(out, "w") as fh:
+    json.dump({"maxrss": usage.ru_maxrss}, fh)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def _spawn(cmd: list[str], log_path: Path, timeout: float | None) -> tuple[int, float, int | None]:
-    """Run ``cmd``; return (exit code, wall seconds, peak RSS bytes of the child or None)."""
+    """Run ``cmd``; return (exit code, wall seconds, peak RSS bytes of the run or None).
+
+    The run is started through :data:`_LAUNCHER` (in its own session, so a
+    timeout kills the whole process group) and its peak RSS is the operating
+    system's ``ru_maxrss`` for it alone.
+    """
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows: no fork, no per-child rusage
+        with open(log_path, "wb") as log:
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(), timeout=timeout,
+                                  check=False)
+            return proc.returncode, time.perf_counter() - t0, None
+    usage_path = log_path.with_name(log_path.name + ".rusage.json")
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env())
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(usage_path), *cmd], stdout=log,
+                                stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True)
         try:
-            if hasattr(os, "wait4"):
-                deadline = None if timeout is None else t0 + timeout
-                while True:
-                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                    if pid:
-                        break
-                    if deadline is not None and time.perf_counter() > deadline:
-                        proc.kill()
-                        _, status, usage = os.wait4(proc.pid, 0)
-                        break
-                    time.sleep(0.05)
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                # ru_maxrss is KiB on Linux, bytes on macOS
-                peak = int(usage.ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
-            else:  # pragma: no cover - Windows: no per-child rusage
-                proc.wait(timeout=timeout)
-                peak = None
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         except BaseException:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
-        return proc.returncode, time.perf_counter() - t0, peak
+        secs = time.perf_counter() - t0
+    peak = None
+    try:
+        maxrss = json.loads(usage_path.read_text())["maxrss"]
+        usage_path.unlink()
+        # ru_maxrss is KiB on Linux, bytes on macOS
+        peak = int(maxrss) * (1 if sys.platform == "darwin" else 1024)
+    except (OSError, ValueError, KeyError):
+        pass  # killed before it could report
+    return proc.returncode, secs, peak
 
 
 def _curve(run_dir: Path, metric: str | None) -> list[list[float]]:
