@@ -22,14 +22,20 @@ from kerastricks.data.datasets import (
     register_dataset,
     resolve_dataset,
 )
-from kerastricks.data.pipeline import make_tf_dataset, steps_per_epoch
+from kerastricks.data.augment import AUGMENTATIONS, build_augmentation
+from kerastricks.data.echo import echo
+from kerastricks.data.pipeline import PIPELINE_STAGES, make_tf_dataset, steps_per_epoch
 
 __all__ = [
+    "AUGMENTATIONS",
     "DATASETS",
     "NORMALIZE_METHODS",
+    "PIPELINE_STAGES",
     "TEST_SPLIT_SEED",
     "Dataset",
+    "build_augmentation",
     "cache_dir",
+    "echo",
     "keras_datasets_dir",
     "load_dataset",
     "make_tf_dataset",

@@ -14,6 +14,8 @@ from kerastricks.techniques import ema as _ema  # noqa: F401,E402
 from kerastricks.techniques import gradient_accumulation as _gradient_accumulation  # noqa: F401,E402
 from kerastricks.techniques import label_smoothing as _label_smoothing  # noqa: F401,E402
 from kerastricks.techniques import l2 as _l2  # noqa: F401,E402
+from kerastricks.techniques import recompute as _recompute  # noqa: F401,E402
+from kerastricks.techniques import data_echoing as _data_echoing  # noqa: F401,E402
 
 
 def build_technique(name: str, options: dict | None = None, *, file: str | None = None) -> Technique:
