@@ -66,23 +66,24 @@ def echo(
     whole = int(math.floor(factor))
     frac = float(factor) - whole
 
-    def copies(element):
-        return tf.data.Dataset.from_tensors(element).repeat(whole)
+    # Each element becomes a stack of its copies, then unbatch() flattens the stacks: much cheaper
+    # in tf.data than building a small dataset per element with flat_map.
+    def stack(element, n):
+        return tf.nest.map_structure(lambda t: tf.repeat(t[None], n, axis=0), element)
 
     if frac == 0:
-        out = dataset.flat_map(lambda *e: copies(e if len(e) > 1 else e[0]))
+        out = dataset.map(lambda *e: stack(e if len(e) > 1 else e[0], whole)).unbatch()
         known = int(dataset.cardinality())
         if known >= 0:  # keep the length known, so Keras knows the epoch's steps from the start
             out = out.apply(tf.data.experimental.assert_cardinality(known * whole))
     else:
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
-        def copies_random(element, r):
+        def stack_random(element, r):
             u = tf.cast(r % (1 << 24), tf.float32) / float(1 << 24)
-            n = whole + tf.cast(u < frac, tf.int64)
-            return tf.data.Dataset.from_tensors(element).repeat(n)
+            return stack(element, whole + tf.cast(u < frac, tf.int32))
 
-        out = tf.data.Dataset.zip((dataset, draws)).flat_map(copies_random)
+        out = tf.data.Dataset.zip((dataset, draws)).map(stack_random).unbatch()
     if shuffle_buffer:
         out = out.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     return out
