@@ -3,9 +3,10 @@
 Setup: MNIST-1D with on-the-fly ``mnist1d`` augmentation (the upstream stage)
 and the paper's small CNN (``mnist1d_cnn``, the training step). First, in one
 child process, the upstream time per batch (the augmented training pipeline
-alone, consumed by ``Dataset.reduce`` so no Python iteration cost is counted) and the training step time per batch (``model.fit`` on
-pre-made, already augmented batches) are measured; the setup counts as input-bound when
-upstream >= 2x step. Then every variant trains in its own fresh process,
+alone, consumed by ``Dataset.reduce`` so no Python iteration cost is
+counted) and the training step time per batch (``model.fit`` on pre-made,
+already augmented batches) are measured; the setup counts as input-bound
+when upstream >= 2x step. Then every variant trains in its own fresh process,
 interleaved (A B C D, D C B A, ...), to the target validation accuracy.
 Reported per variant (median over seeds): throughput (examples trained per
 second), fresh examples to target, wall time to target and test accuracy;
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, median, run_child, table  # noqa: E402
+from _common import emit, median, run_child, table
 
 BATCH = 32
 SPE = 8  # steps_per_execution, as in the mnist1d preset

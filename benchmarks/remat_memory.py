@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MARKER, emit, median, table  # noqa: E402
+from _common import MARKER, emit, median, table
 
 FEATURES = 16  # few inputs: the data itself stays small next to the activations
 
