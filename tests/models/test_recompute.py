@@ -99,7 +99,7 @@ def test_random_layers_and_bad_arguments_are_refused():
     [
         ("mlp", (20,), {"depth": 5, "width": 8, "recompute_every": 2}, 3),
         ("cnn1d", (16, 1), {"depth": 4, "width": 4, "recompute_every": "auto"}, 2),
-        ("resnet", (8, 8, 1), {"depth": 20, "width": 4, "recompute_every": "auto"}, 3),
+        ("resnet", (8, 8, 1), {"depth": 8, "width": 4, "recompute_every": 1}, 3),
     ],
 )
 def test_zoo_option_keeps_the_function_and_its_gradients(name, shape, opts, segments):
