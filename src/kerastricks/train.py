@@ -104,8 +104,74 @@ def resolve_jit(value: Any) -> tuple[bool, str]:
     if value == "auto":
         if gpu_available():
             return True, "auto: GPU present, XLA on"
-        return False, "auto: CPU only, XLA gave no speed-up on CPU in our measurements"
+        return False, ("auto: CPU only, XLA gave no speed-up on CPU in our measurements "
+                       "(docs/techniques/mixed_precision.md)")
     return bool(value), "set in recipe"
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+"""``/proc/cpuinfo`` flags that make ``mixed_bfloat16`` fast on a CPU (oneDNN bf16 kernels)."""
+
+
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags the kernel reports (empty where there is no ``/proc/cpuinfo``)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """Compute capability of the first GPU, e.g. ``(8, 0)``; None without one."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    cc = details.get("compute_capability")
+    return None if cc is None else (int(cc[0]), int(cc[1]))
+
+
+def resolve_precision(value: str, *, flags: set[str] | None = None,
+                      capability: tuple[int, int] | None | str = "detect") -> tuple[str, str]:
+    """The Keras dtype policy for ``[train] precision`` and why.
+
+    ``"auto"`` picks, in order:
+
+    - a GPU with compute capability >= 8.0 (Ampere and newer, bf16 tensor
+      cores): ``mixed_bfloat16``;
+    - an older GPU: ``mixed_float16`` (Keras wraps the optimizer in a
+      ``LossScaleOptimizer`` when the model is compiled);
+    - a CPU with AVX512-BF16 or AMX-BF16 (``/proc/cpuinfo`` flags
+      :data:`BF16_CPU_FLAGS`): ``mixed_bfloat16``;
+    - otherwise ``float32`` (bf16 without hardware support is emulated and slower).
+
+    Args:
+        value: ``"float32"``, ``"mixed_float16"``, ``"mixed_bfloat16"`` or ``"auto"``.
+        flags: CPU flags to decide on (default: read ``/proc/cpuinfo``).
+        capability: GPU compute capability to decide on, None for no GPU
+            (default: ask TensorFlow).
+
+    Returns:
+        ``(policy name, reason)``.
+    """
+    if value != "auto":
+        return value, "set in recipe"
+    cc = gpu_compute_capability() if capability == "detect" else capability
+    if cc is not None:
+        if cc >= (8, 0):
+            return "mixed_bfloat16", f"auto: GPU compute capability {cc[0]}.{cc[1]} >= 8.0 (bf16 tensor cores)"
+        return "mixed_float16", f"auto: GPU compute capability {cc[0]}.{cc[1]} < 8.0 (fp16 with loss scaling)"
+    flags = cpu_flags() if flags is None else flags
+    found = sorted(f for f in BF16_CPU_FLAGS if f in flags)
+    if found:
+        return "mixed_bfloat16", f"auto: CPU has {', '.join(found)}"
+    return "float32", "auto: no GPU and no CPU bf16 support (avx512_bf16/amx_bf16 absent)"
 
 
 def optimizer_state_size(optimizer: keras.optimizers.Optimizer) -> dict[str, int]:
@@ -241,6 +307,14 @@ class Trainer:
 
     # ---- main entry ----------------------------------------------------------------
     def fit(self) -> RunResult:
+        """Train, evaluate and write the run; the global dtype policy is restored afterwards."""
+        previous_policy = keras.mixed_precision.global_policy()
+        try:
+            return self._fit()
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+
+    def _fit(self) -> RunResult:
         t0 = time.perf_counter()
         recipe = self.recipe
         train_cfg = recipe.train
@@ -258,7 +332,8 @@ class Trainer:
             import tensorflow as tf
 
             tf.config.experimental.enable_op_determinism()
-        keras.mixed_precision.set_global_policy(train_cfg["precision"])
+        precision, precision_reason = resolve_precision(train_cfg["precision"])
+        keras.mixed_precision.set_global_policy(precision)
         jit, jit_reason = resolve_jit(train_cfg["jit_compile"])
 
         ctx = TrainContext(recipe=recipe, file=recipe.source, run_dir=self.run_dir)
@@ -360,6 +435,7 @@ class Trainer:
         report = self._report(
             recipe=recipe, dataset=dataset, model=model, optimizer=optimizer, rows=rows, test=test,
             target_cb=target_cb, best=best, monitor=monitor, jit=(jit, jit_reason), ctx=ctx,
+            precision=(precision, precision_reason),
             techniques=techniques, wall=wall_before + time.perf_counter() - t0, fit_wall=fit_wall,
             resumed=resumed, n_train=n_train, threads=threads,
         )
@@ -395,8 +471,8 @@ class Trainer:
                 obj.load_state_arrays(state["state_arrays"][name])
         return int(state["epoch"]), bool(state["extra"].get("stop_training", False))
 
-    def _report(self, *, recipe, dataset, model, optimizer, rows, test, target_cb, best, monitor, jit, ctx,
-                techniques, wall, fit_wall, resumed, n_train, threads) -> dict[str, Any]:
+    def _report(self, *, recipe, dataset, model, optimizer, rows, test, target_cb, best, monitor, jit, precision,
+                ctx, techniques, wall, fit_wall, resumed, n_train, threads) -> dict[str, Any]:
         epochs_run = len(rows)
         target = recipe.train["target"]
         technique_report = {}
@@ -428,7 +504,8 @@ class Trainer:
             "params": int(model.count_params()),
             "trainable_params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
             "optimizer_state": optimizer_state_size(optimizer),
-            "precision_policy": keras.mixed_precision.global_policy().name,
+            "precision_policy": precision[0],
+            "precision": {"value": precision[0], "reason": precision[1]},
             "jit_compile": {"value": jit[0], "reason": jit[1]},
             "threads": threads,
             "seed": int(recipe.train["seed"]),
@@ -467,7 +544,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     train_cfg = recipe.train
     seed = int(train_cfg["seed"])
     # data phase
-    from kerastricks.data import make_tf_dataset
+    from kerastricks.data import build_augmentation, make_tf_dataset
 
     dataset = load_recipe_dataset(recipe)
     for technique in techniques:
@@ -475,9 +552,18 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     ctx.dataset = dataset
     batch_size = int(train_cfg["batch_size"])
     n_train = len(dataset.x_train)
-    train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
-                               seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"))
+    # One epoch trains on n_train examples (ceil(n_train / batch_size) steps) whatever the
+    # techniques do; a technique that echoes data reads fewer fresh examples per epoch and
+    # says so in ctx.fresh_fraction.
     ctx.steps_per_epoch = math.ceil(n_train / batch_size)
+    stages: dict[str, list] = {}
+    for technique in techniques:
+        for stage, fn in technique.pipeline_stages(ctx).items():
+            stages.setdefault(stage, []).append(fn)
+    train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
+                               seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"),
+                               augment=build_augmentation(recipe.data.get("augment"), file=recipe.source),
+                               stages=stages)
     for technique in techniques:
         train_ds = technique.apply_to_pipeline(train_ds, ctx)
     val_ds = None

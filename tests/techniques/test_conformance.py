@@ -1,4 +1,4 @@
-"""One contract for every registered technique: validates, trains, reports, resumes.
+"""One contract for every registered technique: validates, trains, reports, resumes; mixed precision.
 
 For each technique (default options) on a tiny digits recipe: the recipe
 validates, a run applies it and names it in the report, and a run killed right
@@ -7,7 +7,9 @@ technique's state restored.
 """
 
 import json
+import math
 
+import keras
 import pytest
 
 from kerastricks.callbacks import RunCheckpoint
@@ -65,3 +67,23 @@ def test_technique_trains_reports_and_resumes(name, tmp_path, monkeypatch):
     assert report["epochs_run"] == 3 or (name == "early_stopping" and report["stopped_early"])
     assert report["test"]["accuracy"] > 0.5
     assert result.model is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", TECHNIQUES.names())
+def test_technique_trains_under_each_precision_policy(name, policy):
+    before = keras.mixed_precision.global_policy().name
+    recipe = recipe_from_dict({
+        "data": {"name": "digits", "validation_split": 0.2},
+        "model": {"name": "mlp", "width": 8, "depth": 1},
+        "train": {"epochs": 1, "batch_size": 64, "precision": policy, "tensorboard": False, "plots": False},
+        "techniques": {name: {}},
+    })
+    result = Trainer(recipe, write=False, verbose=0).fit()
+    report = result.report
+    assert report["precision"] == {"value": policy, "reason": "set in recipe"}
+    assert math.isfinite(report["last_epoch"]["loss"])
+    assert result.model.get_layer("logits").compute_dtype == "float32"  # logits stay float32
+    assert result.model.layers[2].compute_dtype == policy.split("_")[1]  # hidden layer in 16 bits
+    assert keras.mixed_precision.global_policy().name == before  # the trainer restores the policy

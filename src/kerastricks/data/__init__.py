@@ -22,18 +22,24 @@ from kerastricks.data.datasets import (
     register_dataset,
     resolve_dataset,
 )
+from kerastricks.data.augment import AUGMENTATIONS, build_augmentation
+from kerastricks.data.echo import echo
 from kerastricks.data.long_tail import class_counts, long_tail_counts, make_long_tailed
-from kerastricks.data.pipeline import make_tf_dataset, steps_per_epoch
+from kerastricks.data.pipeline import PIPELINE_STAGES, make_tf_dataset, steps_per_epoch
 from kerastricks.data.resampling import ClassResampler, sampling_probabilities
 
 __all__ = [
+    "AUGMENTATIONS",
     "ClassResampler",
     "DATASETS",
     "NORMALIZE_METHODS",
+    "PIPELINE_STAGES",
     "TEST_SPLIT_SEED",
     "Dataset",
+    "build_augmentation",
     "cache_dir",
     "class_counts",
+    "echo",
     "keras_datasets_dir",
     "load_dataset",
     "long_tail_counts",

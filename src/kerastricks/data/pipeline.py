@@ -1,20 +1,36 @@
 """In-memory numpy arrays -> a batched, shuffled ``tf.data`` pipeline.
 
 The pipeline is deliberately short (the trainer-overhead benchmark measures
-it): ``from_tensor_slices -> shuffle -> batch -> repeat -> prefetch``. The data
-is already in memory, so there is no ``cache()`` step (it would only copy it).
-Techniques that transform data (echoing, augmentation) take the returned
-dataset and return a new one.
+it). Its stages, with the named hook points where techniques insert their own
+``ds -> ds`` functions (``stages=``, see :data:`PIPELINE_STAGES`)::
+
+    from_tensor_slices -> shuffle
+      -> [source]                   (examples; e.g. data echoing's fresh-example budget)
+      -> [before_augmentation]      (examples)
+      -> augment (per-example map, one stateless seed per example)
+      -> [after_augmentation]       (examples)
+      -> batch
+      -> [after_batch]              (batches)
+      -> repeat -> prefetch
+
+The data is already in memory, so there is no ``cache()`` step (it would only
+copy it).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from kerastricks.errors import ConfigError, DataError, check_arg
+
+PIPELINE_STAGES = ("source", "before_augmentation", "after_augmentation", "after_batch")
+"""Hook points of :func:`make_tf_dataset`, in pipeline order."""
+
+Stage = Callable[[tf.data.Dataset], tf.data.Dataset]
 
 
 def make_tf_dataset(
@@ -27,6 +43,8 @@ def make_tf_dataset(
     shuffle_buffer: int | None = None,
     drop_remainder: bool = False,
     repeat: bool = False,
+    augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    stages: Mapping[str, Sequence[Stage]] | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(x, y)`` (or of ``x`` alone when ``y`` is None).
 
@@ -45,6 +63,13 @@ def make_tf_dataset(
         drop_remainder: Drop the last batch of an epoch when it is smaller.
         repeat: Repeat indefinitely (epoch boundaries are kept: batches never
             mix two epochs). Pair with ``steps_per_epoch``.
+        augment: ``fn(x, seed) -> x`` applied to every example (no batch
+            axis) with a ``[2]`` int64 seed drawn per example from
+            ``tf.data.Dataset.random(seed + 1)`` (new draws every epoch,
+            same sequence for the same ``seed``); see
+            :mod:`kerastricks.data.augment`.
+        stages: Stage name (one of :data:`PIPELINE_STAGES`) -> functions
+            ``ds -> ds`` applied there, in order.
 
     Returns:
         A ``tf.data.Dataset`` ending in ``prefetch(AUTOTUNE)``.
@@ -57,13 +82,33 @@ def make_tf_dataset(
     n = len(x)
     if y is not None and len(y) != n:
         raise DataError(f"x has {n} rows but y has {len(y)}")
+    stages = dict(stages or {})
+    for name in stages:
+        check_arg(name in PIPELINE_STAGES, "stages", f"keys among {', '.join(PIPELINE_STAGES)}", name)
+
+    def run(name: str, ds: tf.data.Dataset) -> tf.data.Dataset:
+        for fn in stages.get(name, ()):
+            ds = fn(ds)
+        return ds
+
     tensors = x if y is None else (x, y)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
         buffer = n if shuffle_buffer is None else shuffle_buffer
         check_arg(int(buffer) >= 1, "shuffle_buffer", ">= 1", shuffle_buffer)
         ds = ds.shuffle(int(buffer), seed=int(seed), reshuffle_each_iteration=True)
+    ds = run("before_augmentation", run("source", ds))
+    if augment is not None:
+        draws = tf.data.Dataset.random(seed=int(seed) + 1, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, draws))
+        if y is None:
+            ds = ds.map(lambda xi, r: augment(xi, tf.stack([r, r // 2 + 1])), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda xy, r: (augment(xy[0], tf.stack([r, r // 2 + 1])), xy[1]),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    ds = run("after_augmentation", ds)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    ds = run("after_batch", ds)
     if repeat:
         ds = ds.repeat()
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -83,4 +128,4 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool = False) -> in
     return n // batch_size if drop_remainder else math.ceil(n / batch_size)
 
 
-__all__ = ["make_tf_dataset", "steps_per_epoch"]
+__all__ = ["PIPELINE_STAGES", "make_tf_dataset", "steps_per_epoch"]

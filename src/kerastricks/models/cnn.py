@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import keras
 import numpy as np
@@ -19,7 +19,8 @@ from kerastricks.models.blocks import (
     resolve_initializer,
     spatial_size,
 )
-from kerastricks.validation import Fraction, PositiveFloat, PositiveInt
+from kerastricks.models.recompute import SegmentBuilder, resolve_every
+from kerastricks.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 def stage_widths(width: int, depth: int, multiplier: float) -> list[int]:
@@ -43,6 +44,7 @@ def cnn1d(
     downsample: Literal["max", "avg", "stride", "none"] = "max",
     head: Literal["gap", "flatten"] = "gap",
     dropout: Fraction = 0.0,
+    recompute_every: Union[NonNegativeInt, Literal["auto"]] = 0,
     kernel_regularizer: Any = None,
 ) -> keras.Model:
     """A 1-D convolutional stack for sequences ``(length, channels)``.
@@ -76,6 +78,10 @@ def cnn1d(
         head: ``"gap"`` (global average pooling) or ``"flatten"``. Default
             ``"gap"``.
         dropout: Dropout rate before the logits, in [0, 1). Default 0.
+        recompute_every: Gradient checkpointing: every ``k`` blocks (with
+            their downsampling) form one
+            :class:`~kerastricks.models.recompute.Recompute` segment;
+            ``"auto"`` is ``round(sqrt(depth))``, 0 (default) turns it off.
         kernel_regularizer: Python-only: regularizer for every kernel.
 
     Returns:
@@ -86,23 +92,33 @@ def cnn1d(
     inputs = model_input(input_shape)
     x = as_sequence(inputs, model="cnn1d")
     pool_layer = {"max": keras.layers.MaxPooling1D, "avg": keras.layers.AveragePooling1D}.get(downsample)
+    segments = SegmentBuilder(resolve_every(recompute_every, depth), prefix="cnn1d")
+
+    def conv_block(i: int, filters: int):
+        def block(x):
+            shrink = downsample != "none" and spatial_size(x)[0] >= 2
+            x = conv_norm_act(
+                x,
+                filters,
+                kernel_size,
+                rank=1,
+                strides=2 if (shrink and pool_layer is None) else 1,
+                conv=conv,
+                norm=norm,
+                activation=activation,
+                kernel_initializer=kernel_initializer,
+                kernel_regularizer=kernel_regularizer,
+                name=f"block{i}",
+            )
+            if shrink and pool_layer is not None:
+                x = pool_layer(2, padding="same", name=f"block{i}_pool")(x)
+            return x
+
+        return block
+
     for i, filters in enumerate(stage_widths(width, depth, width_multiplier), start=1):
-        shrink = downsample != "none" and spatial_size(x)[0] >= 2
-        x = conv_norm_act(
-            x,
-            filters,
-            kernel_size,
-            rank=1,
-            strides=2 if (shrink and pool_layer is None) else 1,
-            conv=conv,
-            norm=norm,
-            activation=activation,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            name=f"block{i}",
-        )
-        if shrink and pool_layer is not None:
-            x = pool_layer(2, padding="same", name=f"block{i}_pool")(x)
+        x = segments.block(x, conv_block(i, filters))
+    x = segments.flush(x)
     if head == "gap":
         x = keras.layers.GlobalAveragePooling1D(name="gap")(x)
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import keras
 
@@ -14,6 +14,8 @@ from kerastricks.models.blocks import (
     resolve_activation,
     resolve_initializer,
 )
+from kerastricks.errors import ConfigError
+from kerastricks.models.recompute import SegmentBuilder, resolve_every
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt
 
 
@@ -28,6 +30,7 @@ def mlp(
     kernel_initializer: str = "he_normal",
     norm: str = "none",
     dropout: Fraction = 0.0,
+    recompute_every: Union[NonNegativeInt, Literal["auto"]] = 0,
     kernel_regularizer: Any = None,
 ) -> keras.Model:
     """A fully connected network: flatten, ``depth`` hidden layers, logits.
@@ -52,6 +55,11 @@ def mlp(
         norm: A :data:`~kerastricks.models.blocks.NORMS` kind after each hidden
             Dense layer. Default ``"none"``.
         dropout: Dropout rate after each hidden activation, in [0, 1). Default 0.
+        recompute_every: Gradient checkpointing: wrap every ``k`` hidden
+            layers in a :class:`~kerastricks.models.recompute.Recompute`
+            segment (activations recomputed in the backward pass); ``"auto"``
+            is ``round(sqrt(depth))``, 0 (default) turns it off. Needs
+            ``dropout = 0``.
         kernel_regularizer: Python-only: regularizer for every Dense kernel
             (not a recipe option).
 
@@ -62,19 +70,34 @@ def mlp(
     kernel_initializer = resolve_initializer(kernel_initializer)
     use_bias = not norm_centers(norm)
 
+    every = resolve_every(recompute_every, depth)
+    if every and dropout > 0:
+        raise ConfigError("recomputed layers cannot contain dropout (the recomputation would draw a new mask)",
+                          key="model.recompute_every", expected="0 while model.dropout > 0",
+                          received=recompute_every)
+    segments = SegmentBuilder(every, prefix="mlp")
+
+    def hidden(i: int):
+        def block(x):
+            x = keras.layers.Dense(
+                width,
+                use_bias=use_bias,
+                kernel_initializer=kernel_initializer,
+                kernel_regularizer=kernel_regularizer,
+                name=f"dense{i}",
+            )(x)
+            x = make_norm(norm, 0, name=f"dense{i}_norm")(x)
+            x = keras.layers.Activation(activation, name=f"dense{i}_act")(x)
+            if dropout > 0:
+                x = keras.layers.Dropout(dropout, name=f"dense{i}_dropout")(x)
+            return x
+
+        return block
+
     inputs = model_input(input_shape)
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, depth + 1):
-        x = keras.layers.Dense(
-            width,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            name=f"dense{i}",
-        )(x)
-        x = make_norm(norm, 0, name=f"dense{i}_norm")(x)
-        x = keras.layers.Activation(activation, name=f"dense{i}_act")(x)
-        if dropout > 0:
-            x = keras.layers.Dropout(dropout, name=f"dense{i}_dropout")(x)
+        x = segments.block(x, hidden(i))
+    x = segments.flush(x)
     outputs = logits_head(x, num_outputs, kernel_regularizer=kernel_regularizer)
     return keras.Model(inputs, outputs, name="mlp")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import keras
 
@@ -15,7 +15,8 @@ from kerastricks.models.blocks import (
     resolve_activation,
     resolve_initializer,
 )
-from kerastricks.validation import Fraction, PositiveInt
+from kerastricks.models.recompute import SegmentBuilder, resolve_every
+from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt
 
 Shortcut = Literal["projection", "zero_pad"]
 
@@ -113,6 +114,7 @@ def resnet(
     conv: str = "plain",
     norm: str = "batch",
     dropout: Fraction = 0.0,
+    recompute_every: Union[NonNegativeInt, Literal["auto"]] = 0,
     kernel_regularizer: Any = None,
 ) -> keras.Model:
     """The CIFAR ResNet of He et al. (2016), section 4.2.
@@ -145,6 +147,10 @@ def resnet(
         norm: A :data:`~kerastricks.models.blocks.NORMS` kind. Default ``"batch"``.
         dropout: Dropout rate before the logits, in [0, 1). Default 0 (the
             paper uses none).
+        recompute_every: Gradient checkpointing: every ``k`` consecutive
+            residual blocks form one
+            :class:`~kerastricks.models.recompute.Recompute` segment;
+            ``"auto"`` is ``round(sqrt(3n))``, 0 (default) turns it off.
         kernel_regularizer: Python-only: regularizer for every kernel (the paper
             uses weight decay 1e-4).
 
@@ -168,18 +174,17 @@ def resnet(
         kernel_regularizer=kernel_regularizer,
     )
     x = conv_norm_act(x, width, 3, rank=2, name="stem", **common)
+    segments = SegmentBuilder(resolve_every(recompute_every, 3 * n), prefix="resnet")
+
+    def residual(filters: int, strides: int, name: str):
+        return lambda x: basic_block(x, filters, strides=strides, shortcut=shortcut, name=name, **common)
+
     for stage in range(3):
         filters = width * 2**stage
         for b in range(n):
             strides = 2 if (stage > 0 and b == 0) else 1
-            x = basic_block(
-                x,
-                filters,
-                strides=strides,
-                shortcut=shortcut,
-                name=f"stage{stage + 1}_block{b + 1}",
-                **common,
-            )
+            x = segments.block(x, residual(filters, strides, f"stage{stage + 1}_block{b + 1}"))
+    x = segments.flush(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = logits_head(x, num_outputs, dropout=dropout, kernel_regularizer=kernel_regularizer)
     return keras.Model(inputs, outputs, name=f"resnet{depth}")

@@ -39,6 +39,7 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
     normalize: Literal["auto", "standard", "minmax", "scale255", "none"] = "auto",
     shuffle_buffer: Optional[PositiveInt] = None,
     long_tail: Optional[dict] = None,
+    augment: Union[str, dict, None] = None,
 ) -> None:
     """Trainer-level ``[data]`` keys.
 
@@ -51,6 +52,9 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
             long-tailed (CIFAR-LT construction, see
             :func:`kerastricks.data.make_long_tailed`); validation and test
             stay balanced.
+        augment: On-the-fly augmentation of training examples, a name
+            (``"mnist1d"``, ``"images"``, ``"none"``) or a table
+            ``{name = "mnist1d", shift = 4}`` (see :mod:`kerastricks.data.augment`).
     """
 
 
@@ -69,7 +73,7 @@ def train_settings(
     epochs: PositiveInt = 10,
     batch_size: PositiveInt = 32,
     seed: NonNegativeInt = 0,
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32",
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32",
     jit_compile: Union[bool, Literal["auto"]] = "auto",
     steps_per_execution: PositiveInt = 1,
     threads: Union[PositiveInt, Literal["auto"]] = "auto",
@@ -86,7 +90,10 @@ def train_settings(
         epochs: Number of passes over the training data.
         batch_size: Examples per batch.
         seed: Seed of weights, splits and shuffling; same seed gives the same metrics on CPU.
-        precision: Keras dtype policy.
+        precision: Keras dtype policy; ``"auto"``: ``mixed_bfloat16`` on GPUs
+            with compute capability >= 8.0 and on CPUs with AVX512-BF16/AMX,
+            ``mixed_float16`` (with loss scaling) on older GPUs, else
+            ``float32``. The report records the policy and the reason.
         jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
             was measured on CPUs).
         steps_per_execution: Batches per compiled call (fewer Python round trips).
@@ -129,7 +136,7 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
 #: the loss, plus accuracy for classification or mean absolute error for regression.
 LOGGED_METRICS = ("loss", "accuracy", "mae")
 
-DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail")
+DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment")
 
 
 @dataclass
@@ -309,6 +316,11 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         long_tail = validate_options(long_tail_settings, _check_table(long_tail, "data.long_tail", file),
                                      section="data.long_tail", file=file, fill_defaults=True)
     data_cfg["long_tail"] = long_tail
+    if data_cfg.get("augment") is not None:
+        from kerastricks.data.augment import augmentation_spec
+
+        spec = augmentation_spec(data_cfg["augment"], file=file)
+        data_cfg["augment"] = None if spec["name"] == "none" else spec
     loader, _path = resolve_dataset(data_cfg["name"], file=file)
     loader_opts = validate_options(loader.obj, data_table, section="data", file=file, fill_defaults=True,
                                    exclude=("path",))

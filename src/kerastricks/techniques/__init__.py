@@ -19,6 +19,8 @@ from kerastricks.techniques import drw as _drw  # noqa: F401,E402
 from kerastricks.techniques import decoupling as _decoupling  # noqa: F401,E402
 from kerastricks.techniques import reparameterize as _reparameterize  # noqa: F401,E402
 from kerastricks.techniques import clip as _clip  # noqa: F401,E402
+from kerastricks.techniques import recompute as _recompute  # noqa: F401,E402
+from kerastricks.techniques import data_echoing as _data_echoing  # noqa: F401,E402
 
 
 def build_technique(name: str, options: dict | None = None, *, file: str | None = None) -> Technique:

@@ -6,7 +6,9 @@ order, and within a phase in the order the techniques appear in the recipe:
 
 1. ``check(recipe)``                      -- at validation, before anything heavy
 2. ``apply_to_data(dataset, ctx)``        -- numpy arrays (``kerastricks.data.Dataset``)
-3. ``apply_to_pipeline(ds, ctx)``         -- the training ``tf.data.Dataset``
+2b. ``pipeline_stages(ctx)``              -- ``{stage: ds -> ds}`` inserted INSIDE the training
+                                             pipeline (stages: ``kerastricks.data.PIPELINE_STAGES``)
+3. ``apply_to_pipeline(ds, ctx)``         -- the built training ``tf.data.Dataset``
 4. ``model_options(options, ctx)``        -- model builder options, before the build
 5. ``apply_to_model(model, ctx)``         -- the built ``keras.Model``
 6. ``optimizer_options(options, ctx)``    -- optimizer options, before the build
@@ -33,6 +35,7 @@ from kerastricks.registry import Registry
 PHASES = (
     "check",
     "apply_to_data",
+    "pipeline_stages",
     "apply_to_pipeline",
     "model_options",
     "apply_to_model",
@@ -105,6 +108,16 @@ class Technique:
 
     def apply_to_data(self, dataset: Any, ctx: TrainContext) -> Any:
         return dataset
+
+    def pipeline_stages(self, ctx: TrainContext) -> dict[str, Any]:
+        """Functions ``ds -> ds`` to run at named points inside the training pipeline.
+
+        Keys are ``kerastricks.data.PIPELINE_STAGES`` (``"source"``,
+        ``"before_augmentation"``, ``"after_augmentation"``, ``"after_batch"``);
+        use this hook for work that must sit between the pipeline's own
+        stages (e.g. before batching), ``apply_to_pipeline`` for the finished one.
+        """
+        return {}
 
     def apply_to_pipeline(self, ds: Any, ctx: TrainContext) -> Any:
         return ds
