@@ -79,6 +79,7 @@ def test_technique_trains_under_each_precision_policy(name, policy):
         "model": {"name": "mlp", "width": 8, "depth": 1},
         "train": {"epochs": 1, "batch_size": 64, "precision": policy, "tensorboard": False, "plots": False},
         "techniques": {name: {}},
+        **NEEDS.get(name, {}),
     })
     result = Trainer(recipe, write=False, verbose=0).fit()
     report = result.report
