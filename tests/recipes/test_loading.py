@@ -86,14 +86,14 @@ def test_recipe_file_round_trip(tmp_path):
 
 
 def test_switching_a_component_drops_the_old_components_options():
-    # the preset's cosine schedule has warmup_epochs = 2.5; the constant schedule gets its own defaults
+    # the preset's one-cycle options do not follow a switch; the constant schedule gets its own defaults
     recipe = load_recipe(preset="mnist1d", overrides=["schedule.name=constant"])
     assert recipe.schedule == {"name": "constant", "warmup_steps": 0, "warmup_epochs": 0.0, "warmup_start_factor": 0.0}
     # options for the new component survive, in either order
     recipe = load_recipe(preset="mnist1d", overrides=["schedule.decay_rate=0.3", "schedule.name=exponential"])
     assert recipe.schedule["name"] == "exponential" and recipe.schedule["decay_rate"] == 0.3
     # the same name keeps everything; trainer data keys survive a dataset switch
-    assert load_recipe(preset="mnist1d", overrides=["schedule.name=cosine"]).schedule["warmup_epochs"] == 2.5
+    assert load_recipe(preset="digits", overrides=["schedule.name=cosine"]).schedule["warmup_epochs"] == 1.0
     recipe = load_recipe(preset="mnist1d", overrides=["data.name=digits", "data.validation_split=0.2",
                                                       "model.name=cnn2d"])
     assert recipe.data["name"] == "digits" and recipe.data["validation_split"] == 0.2
