@@ -113,43 +113,15 @@ def compare_optimizers(model: keras.Model, optimizer: keras.optimizers.Optimizer
 def recipe_model_and_optimizer(recipe: Any) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """The model and optimizer a run of ``recipe`` would train with (techniques applied).
 
-    Follows the trainer's data, model and optimizer phases (the dataset is
-    loaded for its shapes) without compiling or training anything.
+    Built by the trainer's own setup (:func:`kerastricks.train.build_components`:
+    data, model, optimizer and loss phases); nothing is trained.
     """
-    import math
-
-    from kerastricks.models import build_model
-    from kerastricks.optimizers import build_optimizer
-    from kerastricks.schedules import build_schedule
     from kerastricks.techniques import TrainContext
-    from kerastricks.train import load_recipe_dataset
+    from kerastricks.train import build_components
 
     ctx = TrainContext(recipe=recipe, file=recipe.source)
-    techniques = recipe.build_techniques()
-    dataset = load_recipe_dataset(recipe)
-    for technique in techniques:
-        dataset = technique.apply_to_data(dataset, ctx)
-    ctx.dataset = dataset
-    ctx.steps_per_epoch = math.ceil(len(dataset.x_train) / int(recipe.train["batch_size"]))
-    model_opts = recipe.options("model")
-    for technique in techniques:
-        model_opts = technique.model_options(model_opts, ctx)
-    model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
-                        task=dataset.task, options=model_opts, file=recipe.source)
-    for technique in techniques:
-        model = technique.apply_to_model(model, ctx)
-    opt_opts = recipe.options("optimizer")
-    base_lr = opt_opts.pop("learning_rate", None)
-    schedule = build_schedule(recipe.schedule["name"], recipe.options("schedule"),
-                              learning_rate=float(1e-3 if base_lr is None else base_lr),
-                              steps_per_epoch=ctx.steps_per_epoch, epochs=int(recipe.train["epochs"]),
-                              file=recipe.source)
-    for technique in techniques:
-        opt_opts = technique.optimizer_options(opt_opts, ctx)
-    optimizer = build_optimizer(recipe.optimizer["name"], opt_opts, learning_rate=schedule, file=recipe.source)
-    for technique in techniques:
-        optimizer = technique.apply_to_optimizer(optimizer, ctx)
-    return model, optimizer
+    parts = build_components(recipe, ctx, recipe.build_techniques())
+    return parts.model, parts.optimizer
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
