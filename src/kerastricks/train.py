@@ -224,7 +224,7 @@ def make_run_dir(root: str | Path, name: str) -> Path:
     raise RunDirError("cannot create a unique run directory", file=str(root))  # pragma: no cover
 
 
-def check_out_dir(path: str | Path) -> Path:
+def check_out_dir(path: str | Path, hint: str = "choose a new --out or continue it with --resume") -> Path:
     """Raise ``RunDirError`` unless ``path`` can become a run directory (absent or empty)."""
     path = Path(path)
     if path.exists():
@@ -235,14 +235,14 @@ def check_out_dir(path: str | Path) -> Path:
                 "already exists and is not empty; nothing was overwritten",
                 file=str(path),
                 key="--out",
-                hint="choose a new --out or continue it with --resume",
+                hint=hint,
             )
     return path
 
 
-def claim_out_dir(path: str | Path) -> Path:
+def claim_out_dir(path: str | Path, hint: str = "choose a new --out or continue it with --resume") -> Path:
     """Use ``path`` as the run directory; it must not exist or be empty."""
-    path = check_out_dir(path)
+    path = check_out_dir(path, hint)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -29,7 +29,6 @@ from kerastricks import io as kio
 from kerastricks.bench.runner import run_bench, run_order
 from kerastricks.bench.spec import BenchSpec, Variant, parse_target, parse_variant, read_bench_file, resolve_bench
 from kerastricks.bench.summary import markdown, plot_curves, plot_ratios, summarize
-from kerastricks.errors import RunDirError
 
 BENCH_JSON = "bench.json"
 BENCH_MD = "bench.md"
@@ -57,16 +56,11 @@ def machine_info() -> dict[str, Any]:
 
 def claim_bench_dir(out: str | Path | None, name: str, root: str | Path = "bench") -> Path:
     """Create the bench directory: ``out`` (absent or empty) or ``root/<name>-<UTC time>``."""
-    if out is None:
-        from kerastricks.train import make_run_dir
+    from kerastricks.train import claim_out_dir, make_run_dir
 
+    if out is None:
         return make_run_dir(root, name)
-    path = Path(out)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise RunDirError("already exists and is not empty; nothing was overwritten", file=str(path), key="--out",
-                          hint="choose a new --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return claim_out_dir(out, hint="choose a new --out")
 
 
 def bench_name(spec: BenchSpec) -> str:
