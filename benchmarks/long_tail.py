@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, median, run_child, table  # noqa: E402
+from _common import emit, median, run_child, table
 
 PRESET = "mnist1d-lt"
 VARIANTS: dict[str, list[str]] = {

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, median, run_child, table  # noqa: E402
+from _common import emit, median, run_child, table
 
 
 def child_trainer(args) -> None:

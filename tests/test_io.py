@@ -38,18 +38,16 @@ def test_suffix_override_and_fallback(tmp_path):
 def test_exception_leaves_old_file_and_no_temp(tmp_path):
     target = tmp_path / "report.json"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with kio.atomic_path(target) as tmp:
-            tmp.write_text("half-writ")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), kio.atomic_path(target) as tmp:
+        tmp.write_text("half-writ")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
 def test_exception_before_any_file_leaves_nothing(tmp_path):
-    with pytest.raises(KeyError):
-        with kio.atomic_path(tmp_path / "x.csv"):
-            raise KeyError("k")
+    with pytest.raises(KeyError), kio.atomic_path(tmp_path / "x.csv"):
+        raise KeyError("k")
     assert list(tmp_path.iterdir()) == []
 
 

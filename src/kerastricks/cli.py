@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EXIT_USAGE = 2
 
@@ -366,7 +367,8 @@ def format_summary(report: dict[str, Any]) -> str:
     """The table printed after ``kerastricks train``."""
     test = report["test"]
     target = report.get("target")
-    lines = ["", f"run {report['name']}: {report['epochs_run']}/{report['epochs_planned']} epochs", format_metrics(test)]
+    head = f"run {report['name']}: {report['epochs_run']}/{report['epochs_planned']} epochs"
+    lines = ["", head, format_metrics(test)]
     rows = [
         ("wall time", _fmt(report["wall_time_s"], " s", 1)),
         ("train time", _fmt(report["fit_time_s"], " s", 1)),

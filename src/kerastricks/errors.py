@@ -69,7 +69,7 @@ class UserError(Exception):
         line = f"{head}: {text}" if head else text
         return " ".join(line.split())
 
-    def with_context(self, *, file: str | None = None, key_prefix: str | None = None) -> "UserError":
+    def with_context(self, *, file: str | None = None, key_prefix: str | None = None) -> UserError:
         """A copy that also names the file and/or prefixes the key."""
         key = self.key
         if key_prefix:

@@ -7,8 +7,9 @@ by hand because matplotlib's automatic tight layout costs an extra full draw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ valid name suggested, so the list a user sees is the list the code accepts.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kerastricks.errors import ConfigError
 

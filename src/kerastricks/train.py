@@ -278,7 +278,7 @@ class Trainer:
 
     # ---- resume ------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> "Trainer":
+    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> Trainer:
         """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
         from kerastricks.recipes import load_recipe
 

@@ -14,7 +14,8 @@ import difflib
 import functools
 import inspect
 import typing
-from typing import Annotated, Any, Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -84,7 +85,7 @@ def _resolve_hints(fn: Callable) -> dict[str, Any]:
         return dict(getattr(target, "__annotations__", {}))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema_for(fn: Callable, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
     """A pydantic model with one field per keyword argument of ``fn``."""
     sig = inspect.signature(fn)

@@ -38,7 +38,8 @@ def scaled(weights, k):
 
 
 # --- BestModel -----------------------------------------------------------------------------
-@pytest.mark.parametrize("mode, values, best_epoch", [("max", [0.5, 0.8, 0.7, 0.8], 2), ("min", [0.5, 0.8, 0.2, 0.3], 3)])
+@pytest.mark.parametrize("mode, values, best_epoch",
+                         [("max", [0.5, 0.8, 0.7, 0.8], 2), ("min", [0.5, 0.8, 0.2, 0.3], 3)])
 def test_best_model_keeps_best_weights_by_mode(tmp_path, mode, values, best_epoch):
     model = tiny_model(compile=False)
     base = model.get_weights()

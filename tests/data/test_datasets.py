@@ -216,7 +216,7 @@ def test_digits_fixed_stratified_split():
     ds = load_dataset("digits")
     assert (ds.n_train, ds.n_test) == (1437, 360)
     assert ds.input_shape == (8, 8, 1) and ds.num_classes == 10
-    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
     totals = np.bincount(ref.target, minlength=10)
     test_counts = np.bincount(ds.y_test, minlength=10)
     assert np.all(np.abs(test_counts - totals * 360 / 1797) < 1)

@@ -131,8 +131,8 @@ def test_inside_mirrored_strategy_with_synchronized_extended_bn(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, str(script), str(Path(__file__).parent)], capture_output=True, text=True, check=False,
-                          env=env, timeout=600)
+    proc = subprocess.run([sys.executable, str(script), str(Path(__file__).parent)], capture_output=True, text=True,
+                          check=False, env=env, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert lines, proc.stderr[-3000:]
     out = json.loads(lines[0][len("RESULT "):])

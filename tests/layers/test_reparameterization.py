@@ -24,7 +24,8 @@ def randomize_norms(layer_or_model, rng):
     for sub in layer_or_model._flatten_layers():
         if isinstance(sub, keras.layers.BatchNormalization):
             c = sub.gamma.shape[0]
-            sub.set_weights([rng.uniform(0.5, 2.0, c), rng.normal(size=c), rng.normal(size=c), rng.uniform(0.3, 3.0, c)])
+            sub.set_weights([rng.uniform(0.5, 2.0, c), rng.normal(size=c), rng.normal(size=c),
+                             rng.uniform(0.3, 3.0, c)])
         elif isinstance(sub, ExtendedBatchNormalization):
             c = sub.gamma.shape[0]
             sub.set_weights([rng.uniform(0.5, 2.0, c), rng.normal(size=c), rng.normal(size=c), np.float32(1.7)])

@@ -29,8 +29,8 @@ def layer_types(model):
 ])
 def test_conv_kinds_reach_every_builder_and_fuse(name, shape, conv, cls):
     options = {"conv": conv, "norm": "extended" if name != "mnist1d_cnn" else "none"}
-    options.update({"cnn2d": {"width": 4, "depth": 1}, "resnet": {"width": 4, "depth": 8}, "cnn1d": {"width": 4, "depth": 2},
-                    "mnist1d_cnn": {"channels": 4}}[name])
+    options.update({"cnn2d": {"width": 4, "depth": 1}, "resnet": {"width": 4, "depth": 8},
+                    "cnn1d": {"width": 4, "depth": 2}, "mnist1d_cnn": {"channels": 4}}[name])
     model = build_model(name, input_shape=shape, num_outputs=3, options=options)
     assert cls in layer_types(model)
     if name != "mnist1d_cnn":

@@ -66,7 +66,8 @@ def test_round_trip_through_toml():
 def test_bad_recipes_give_one_line_naming_file_and_key(data, key, fragment):
     merged = {**MINIMAL}
     for section, value in data.items():
-        merged[section] = {**merged.get(section, {}), **value} if isinstance(value, dict) and section in merged else value
+        nested = isinstance(value, dict) and section in merged
+        merged[section] = {**merged.get(section, {}), **value} if nested else value
     with pytest.raises(ConfigError) as err:
         recipe_from_dict(merged, source="bad.toml")
     message = str(err.value)

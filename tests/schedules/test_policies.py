@@ -97,7 +97,8 @@ def test_warmup_round_trip_nests():
 
 
 @pytest.mark.parametrize("kwargs, error", [({"warmup_steps": -1}, ValueError), ({"warmup_steps": 2.5}, ValueError),
-                                           ({"initial_learning_rate": -1.0}, ValueError), ({"schedule": "x"}, TypeError)])
+                                           ({"initial_learning_rate": -1.0}, ValueError),
+                                           ({"schedule": "x"}, TypeError)])
 def test_warmup_invalid(kwargs, error):
     args = {"schedule": 0.1, "warmup_steps": 3, **kwargs}
     with pytest.raises(error, match="Argument"):

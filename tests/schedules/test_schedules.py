@@ -75,7 +75,8 @@ def test_cosine_matches_numpy(options, spe, epochs):
 
 @pytest.mark.parametrize(
     "options, period",
-    [({}, 10), ({"decay_rate": 0.9, "decay_epochs": 0.5}, 5), ({"decay_rate": 0.1, "decay_epochs": 2, "staircase": True}, 20),
+    [({}, 10), ({"decay_rate": 0.9, "decay_epochs": 0.5}, 5),
+     ({"decay_rate": 0.1, "decay_epochs": 2, "staircase": True}, 20),
      ({"staircase": True}, 10), ({"decay_epochs": 0.01}, 1)],  # a period under one step is one step
 )
 def test_exponential_matches_numpy(options, period):

@@ -17,7 +17,6 @@ from kerastricks.recipes import recipe_from_dict
 from kerastricks.techniques import TECHNIQUES
 from kerastricks.train import Trainer
 
-
 #: Recipe sections a technique needs besides the defaults (e.g. drw re-weights a long-tail loss).
 NEEDS = {"drw": {"loss": {"name": "ldam", "scale": 1.0}}}
 

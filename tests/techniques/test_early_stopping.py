@@ -47,7 +47,8 @@ def test_check_requires_validation_for_val_metrics():
 
     with pytest.raises(ConfigError) as err:
         load_recipe(preset="mnist1d", overrides=["data.validation_split=0", "train.monitor=accuracy",
-                                                 "train.target.metric=accuracy", "techniques.early_stopping.patience=2"])
+                                                 "train.target.metric=accuracy",
+                                                 "techniques.early_stopping.patience=2"])
     assert "techniques.early_stopping.monitor" in str(err.value)
     np.testing.assert_equal(
         load_recipe(preset="mnist1d", overrides=["techniques.early_stopping.patience=2"]).techniques["early_stopping"][

@@ -14,7 +14,8 @@ def test_reduces_after_patience(tiny_data, make_model, feed_metric):
     values = [1.0, 1.0, 1.0, 1.0, 1.0]
     (callback,) = build_technique("reduce_lr_on_plateau", {"patience": 2, "factor": 0.5}).callbacks(TrainContext())
     model = make_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rates = []
 
     class Record(keras.callbacks.Callback):

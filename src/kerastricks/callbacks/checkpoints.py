@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 
 from kerastricks import io as kio
-
 
 LAST = "last"
 
@@ -155,9 +155,8 @@ class RunCheckpoint:
                 arrays.update({f"s{len(counts) - 1}_{i}": a for i, a in enumerate(extra_arrays)})
         state["arrays"] = counts
         arrays["state"] = np.frombuffer(json.dumps(state, default=kio._json_default).encode("utf-8"), dtype=np.uint8)
-        with kio.atomic_path(self.path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with kio.atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
         self.saved_epochs.append(snap["epoch"])
 
 

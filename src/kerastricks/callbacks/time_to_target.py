@@ -96,7 +96,7 @@ class TimeToTarget(keras.callbacks.Callback):
                 "examples_per_epoch": self.examples_per_epoch, "stop_training": self.stop_training}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TimeToTarget":
+    def from_config(cls, config: dict[str, Any]) -> TimeToTarget:
         # keras.callbacks.Callback has no from_config; without it the registered
         # class serializes but cannot be deserialized.
         return cls(**config)

@@ -5,6 +5,7 @@
 >>> train = make_tf_dataset(ds.x_train, ds.y_train, batch_size=64, shuffle=True, seed=0)
 """
 
+from kerastricks.data.augment import AUGMENTATIONS, build_augmentation
 from kerastricks.data.base import (
     NORMALIZE_METHODS,
     Dataset,
@@ -22,7 +23,6 @@ from kerastricks.data.datasets import (
     register_dataset,
     resolve_dataset,
 )
-from kerastricks.data.augment import AUGMENTATIONS, build_augmentation
 from kerastricks.data.echo import echo
 from kerastricks.data.long_tail import class_counts, long_tail_counts, make_long_tailed
 from kerastricks.data.pipeline import PIPELINE_STAGES, make_tf_dataset, steps_per_epoch

@@ -114,8 +114,8 @@ class Dataset:
                 f"dataset '{self.name}': classification y_{split} must be 1-D integer labels",
                 received=f"shape {tuple(y.shape)}",
             )
-        if not np.issubdtype(y.dtype, np.integer) and not np.issubdtype(y.dtype, np.bool_):
-            if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
+        if (not np.issubdtype(y.dtype, np.integer) and not np.issubdtype(y.dtype, np.bool_)
+                and (not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)))):
                 raise DataError(
                     f"dataset '{self.name}': classification y_{split} holds non-integer labels"
                 )

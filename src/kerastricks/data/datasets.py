@@ -44,17 +44,17 @@ import random
 import socket
 import tempfile
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import Field
 
-from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_indices
+from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_indices, split_validation
 from kerastricks.data.base import normalize as normalize_dataset
-from kerastricks.data.base import split_validation
 from kerastricks.errors import ConfigError, DataError
 from kerastricks.registry import Entry, Registry, normalize_name
 from kerastricks.validation import PositiveInt, validate_options
@@ -605,7 +605,7 @@ def _probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
     host = urlsplit(url).hostname
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return "timeout"
     except OSError:
         return "unreachable"

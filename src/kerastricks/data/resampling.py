@@ -168,7 +168,7 @@ class ClassResampler(keras.callbacks.Callback):
                 "num_classes": len(self.counts)}
 
     @classmethod
-    def from_config(cls, config: dict) -> "ClassResampler":
+    def from_config(cls, config: dict) -> ClassResampler:
         return cls(**config)
 
 

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 

@@ -43,7 +43,8 @@ so models built from them save to ``.keras``, load back and go through
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 
@@ -471,8 +472,8 @@ def conv_norm_act(
     (``NORMS`` entry with ``centers=True``, e.g. batch norm), as in ResNet and
     VGG-BN. A conv kind registered with ``scales_activation=True`` (``"nf"``)
     gets its activation multiplied by the activation's NFNets gamma
-    (:func:`kerastricks.layers.activation_gamma`), layer ``{name}_gamma``. Layers are named ``{name}_conv``, ``{name}_norm`` and
-    ``{name}_act``, so techniques that rewrite models can find them.
+    (:func:`kerastricks.layers.activation_gamma`), layer ``{name}_gamma``. Layers are named
+    ``{name}_conv``, ``{name}_norm`` and ``{name}_act``, so techniques that rewrite models can find them.
 
     Args:
         x: Input tensor, channels last.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Literal, Union
 
 import keras
 
+from kerastricks.errors import ConfigError
 from kerastricks.models.blocks import (
     logits_head,
     make_norm,
@@ -14,7 +16,6 @@ from kerastricks.models.blocks import (
     resolve_activation,
     resolve_initializer,
 )
-from kerastricks.errors import ConfigError
 from kerastricks.models.recompute import SegmentBuilder, resolve_every
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt
 

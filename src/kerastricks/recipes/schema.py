@@ -113,7 +113,9 @@ def train_settings(
     """
 
 
-def target_settings(*, metric: str = "val_accuracy", value: float, mode: Literal["auto", "max", "min"] = "auto") -> None:
+def target_settings(
+    *, metric: str = "val_accuracy", value: float, mode: Literal["auto", "max", "min"] = "auto"
+) -> None:
     """``[train.target]`` keys.
 
     Args:

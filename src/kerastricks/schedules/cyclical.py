@@ -95,7 +95,8 @@ class CyclicalLearningRate(keras.optimizers.schedules.LearningRateSchedule):
                 f"({initial_learning_rate}). Received: maximal_learning_rate={maximal_learning_rate}"
             )
         if scale_mode not in _SCALE_MODES:
-            raise ValueError(f"Argument `scale_mode` must be one of {_SCALE_MODES}. Received: scale_mode={scale_mode!r}")
+            raise ValueError(
+                f"Argument `scale_mode` must be one of {_SCALE_MODES}. Received: scale_mode={scale_mode!r}")
         needs_fn = type(self).scale is CyclicalLearningRate.scale
         if (needs_fn or scale_fn is not None) and not callable(scale_fn):
             raise TypeError(f"Argument `scale_fn` must be callable. Received: scale_fn={scale_fn!r}")

@@ -52,7 +52,8 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
             raise TypeError("Argument `schedule` must be a LearningRateSchedule or a number. "
                             f"Received: schedule={schedule!r}")
         if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
-            raise ValueError(f"Argument `warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}")
+            raise ValueError(
+                f"Argument `warmup_steps` must be an integer >= 0. Received: warmup_steps={warmup_steps!r}")
         if not isinstance(initial_learning_rate, (int, float)) or initial_learning_rate < 0:
             raise ValueError("Argument `initial_learning_rate` must be >= 0. "
                              f"Received: initial_learning_rate={initial_learning_rate!r}")

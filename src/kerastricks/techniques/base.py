@@ -95,7 +95,7 @@ class Technique:
         return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Technique":
+    def from_config(cls, config: dict[str, Any]) -> Technique:
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -7,7 +7,6 @@ from typing import Literal
 import keras
 
 from kerastricks.callbacks.resumable import ResumableMixin
-
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import NonNegativeFloat, NonNegativeInt
 
