@@ -108,6 +108,14 @@ def test_techniques_are_applied_and_reported(tmp_path):
     assert report["optimizer_state"]["scalars"] >= 3 * n
 
 
+def test_data_threads_give_the_training_pipeline_a_private_pool():
+    from kerastricks.train import TrainContext, build_components
+
+    recipe = small(data={"name": "digits", "validation_split": 0.2, "threads": 1})
+    parts = build_components(recipe, TrainContext(), [])
+    assert parts.train_ds.options().threading.private_threadpool_size == 1
+
+
 def test_optimizer_state_size_counts_slots():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     opt = keras.optimizers.Adam()

@@ -563,7 +563,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     train_ds = make_tf_dataset(dataset.x_train, dataset.y_train, batch_size=batch_size, shuffle=True,
                                seed=seed, shuffle_buffer=recipe.data.get("shuffle_buffer"),
                                augment=build_augmentation(recipe.data.get("augment"), file=recipe.source),
-                               stages=stages)
+                               stages=stages, threads=recipe.data.get("threads"))
     for technique in techniques:
         train_ds = technique.apply_to_pipeline(train_ds, ctx)
     val_ds = None

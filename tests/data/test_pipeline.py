@@ -87,6 +87,16 @@ def test_inputs_only(arrays):
     assert [tuple(b.shape) for b in batches] == [(20, 3), (20, 3), (10, 3)]
 
 
+def test_private_thread_pool_keeps_the_data(arrays):
+    x, y = arrays
+    plain = make_tf_dataset(x, y, batch_size=8, shuffle=True, seed=3, augment=lambda xi, s: xi * 2.0)
+    pooled = make_tf_dataset(x, y, batch_size=8, shuffle=True, seed=3, augment=lambda xi, s: xi * 2.0, threads=1)
+    assert pooled.options().threading.private_threadpool_size == 1
+    assert plain.options().threading.private_threadpool_size in (None, 0)  # tf.data's shared pool
+    assert epoch_order(pooled) == epoch_order(plain)
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in pooled]), np.concatenate([b[0] for b in plain]))
+
+
 def test_argument_errors(arrays):
     x, y = arrays
     with pytest.raises(ConfigError) as info:
@@ -96,6 +106,9 @@ def test_argument_errors(arrays):
         make_tf_dataset(x, y, batch_size=4, shuffle=True, seed=0, shuffle_buffer=0)
     with pytest.raises(DataError):
         make_tf_dataset(x, y[:-1], batch_size=4, shuffle=False, seed=0)
+    with pytest.raises(ConfigError) as info:
+        make_tf_dataset(x, y, batch_size=4, shuffle=False, seed=0, threads=0)
+    assert "threads" in str(info.value)
 
 
 @pytest.mark.parametrize("n, b", [(0, 4), (1, 4), (50, 16), (64, 16), (1000, 7)])

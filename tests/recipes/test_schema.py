@@ -54,6 +54,7 @@ def test_round_trip_through_toml():
         ({"model": {"name": "mlp", "widht": 3}}, "model.widht", "did you mean 'width'"),
         ({"data": {"name": "mnist1"}}, "data.name", "did you mean 'mnist1d'"),
         ({"data": {"name": "digits", "validation_split": 1.5}}, "data.validation_split", "< 1"),
+        ({"data": {"name": "digits", "threads": 0}}, "data.threads", ">= 1"),
         ({"schedule": {"name": "cosin"}}, "schedule.name", "did you mean 'cosine'"),
         ({"loss": {"name": "crossentropy", "label_smoothing": 2}}, "loss.label_smoothing", "< 1"),
         ({"techniques": {"emma": {}}}, "techniques.emma", "did you mean 'ema'"),

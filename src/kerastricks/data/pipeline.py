@@ -45,6 +45,7 @@ def make_tf_dataset(
     repeat: bool = False,
     augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     stages: Mapping[str, Sequence[Stage]] | None = None,
+    threads: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(x, y)`` (or of ``x`` alone when ``y`` is None).
 
@@ -70,6 +71,9 @@ def make_tf_dataset(
             :mod:`kerastricks.data.augment`.
         stages: Stage name (one of :data:`PIPELINE_STAGES`) -> functions
             ``ds -> ds`` applied there, in order.
+        threads: Size of a private thread pool for this pipeline (parallel
+            ``map`` calls included); default ``None``: ``tf.data``'s shared
+            pool, as many threads as cores.
 
     Returns:
         A ``tf.data.Dataset`` ending in ``prefetch(AUTOTUNE)``.
@@ -111,7 +115,13 @@ def make_tf_dataset(
     ds = run("after_batch", ds)
     if repeat:
         ds = ds.repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    if threads is not None:
+        check_arg(isinstance(threads, int) and threads >= 1, "threads", "an integer >= 1", threads)
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        ds = ds.with_options(options)
+    return ds
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool = False) -> int:

@@ -137,7 +137,7 @@ def load_recipe(
 #: Sections whose options belong to the component named by their ``name``.
 COMPONENT_SECTIONS = ("data", "model", "optimizer", "schedule", "loss")
 #: ``[data]`` keys that belong to the trainer, not to the dataset loader.
-_KEEP_ON_SWITCH = {"data": ("validation_split", "normalize", "shuffle_buffer")}
+_KEEP_ON_SWITCH = {"data": ("validation_split", "normalize", "shuffle_buffer", "threads")}
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], *, file: str | None = None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
     shuffle_buffer: Optional[PositiveInt] = None,
     long_tail: Optional[dict] = None,
     augment: Union[str, dict, None] = None,
+    threads: Optional[PositiveInt] = None,
 ) -> None:
     """Trainer-level ``[data]`` keys.
 
@@ -55,6 +56,10 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
         augment: On-the-fly augmentation of training examples, a name
             (``"mnist1d"``, ``"images"``, ``"none"``) or a table
             ``{name = "mnist1d", shift = 4}`` (see :mod:`kerastricks.data.augment`).
+        threads: Threads of the training input pipeline (a private ``tf.data``
+            thread pool); default: ``tf.data``'s shared pool, sized to all
+            cores. Set it to keep the pipeline off cores the training step
+            needs, or to measure how input-bound a run is.
     """
 
 
@@ -138,7 +143,7 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
 #: the loss, plus accuracy for classification or mean absolute error for regression.
 LOGGED_METRICS = ("loss", "accuracy", "mae")
 
-DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment")
+DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment", "threads")
 
 
 @dataclass
