@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kerastricks.errors import ConfigError
 from kerastricks.schedules import OneCycle, OneCycleMomentum, build_schedule
 
 
@@ -173,3 +174,9 @@ def test_builder_returns_the_momentum_callback():
     _, none = build_schedule("one_cycle", {"cycle_momentum": False}, learning_rate=0.02, steps_per_epoch=10,
                              epochs=5, with_callbacks=True)
     assert none == []
+
+
+def test_one_cycle_too_short_for_its_pct_start_is_a_config_error(sched):
+    with pytest.raises(ConfigError) as info:
+        sched("one_cycle", {"pct_start": 0.1}, spe=1, epochs=5, file="r.toml")
+    assert info.value.key == "schedule" and "pct_start" in str(info.value)

@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerastricks.errors import ConfigError
-from kerastricks.schedules import SCHEDULES, build_schedule, learning_rate_at
+from kerastricks.schedules import (
+    SCHEDULES,
+    CyclicalLearningRate,
+    OneCycle,
+    PowerDecay,
+    TriangularCyclicalLearningRate,
+    WarmUp,
+    build_schedule,
+    learning_rate_at,
+)
 
 
 # --- numpy references, written from the formulas (not from Keras's code) ----------------
@@ -40,14 +49,27 @@ def np_polynomial(step, lr, total, end_factor, power):
     return (lr - end) * (1 - frac) ** power + end
 
 
+def np_sgdr(steps, lr, first, t_mul, m_mul, alpha):
+    out = []
+    for step in steps:
+        start, length, peak = 0.0, float(first), 1.0
+        while step >= start + length:  # find the period holding `step`
+            start += length
+            length *= t_mul
+            peak *= m_mul
+        frac = (step - start) / length
+        out.append(lr * ((1 - alpha) * peak * 0.5 * (1 + math.cos(math.pi * frac)) + alpha))
+    return np.array(out)
+
+
 def lr_tol(lr):
     # Keras evaluates in float32: ~1e-7 relative per op, a handful of ops -> rtol 1e-5;
     # values near zero (end of a decay to 0) need an absolute floor, 1e-6 of the peak.
     return dict(rtol=1e-5, atol=1e-6 * lr)
 
 
-def sched(name, options=None, lr=0.1, spe=10, epochs=5):
-    return build_schedule(name, options, learning_rate=lr, steps_per_epoch=spe, epochs=epochs)
+def sched(name, options=None, lr=0.1, spe=10, epochs=5, **kw):
+    return build_schedule(name, options, learning_rate=lr, steps_per_epoch=spe, epochs=epochs, **kw)
 
 
 # --- parity ----------------------------------------------------------------------------
@@ -108,6 +130,24 @@ def test_polynomial_matches_numpy(options):
     got = learning_rate_at(sched("polynomial", options, 0.1, 10, 5), steps)
     want = np_polynomial(steps, 0.1, 50, options.get("end_factor", 0.0), options.get("power", 1.0))
     np.testing.assert_allclose(got, want, **lr_tol(0.1))
+
+
+@pytest.mark.parametrize("options, period, factor", [({}, 100, 0.1), ({"factor": 0.5, "step_epochs": 1.5}, 15, 0.5)])
+def test_step(options, period, factor):
+    steps = np.arange(0, 200)
+    got = learning_rate_at(sched("step", options, 0.2, 10, 20), steps)
+    np.testing.assert_allclose(got, 0.2 * factor ** (steps // period), rtol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{}, {"first_decay_epochs": 1, "t_mul": 1.0, "m_mul": 0.5, "alpha": 0.1},
+                                     {"first_decay_epochs": 0.7, "t_mul": 3.0}])
+def test_cosine_restarts(options):
+    steps = np.arange(0, 200)
+    got = learning_rate_at(sched("cosine_restarts", options, 0.1, 10, 20), steps)
+    want = np_sgdr(steps, 0.1, round(options.get("first_decay_epochs", 5) * 10), options.get("t_mul", 2.0),
+                   options.get("m_mul", 1.0), options.get("alpha", 0.0))
+    # Keras finds the period with a float32 log: 2e-5 relative (measured 3e-6), atol near restarts' zeros.
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
 def test_constant_and_empty_piecewise_are_floats():
@@ -197,6 +237,21 @@ def test_invalid_options(name, options, key):
     assert "\n" not in str(err) and str(err).startswith(f"r.toml: key '{key}'")
 
 
+@pytest.mark.parametrize(
+    "name, options, key",
+    [("triangular", {"base_factor": 0}, "schedule.base_factor"), ("triangular2", {"step_size_epochs": 0},
+                                                                    "schedule.step_size_epochs"),
+     ("exp_range", {"gamma": 1.5}, "schedule.gamma"), ("one_cycle", {"pct_start": 1.0}, "schedule.pct_start"),
+     ("one_cycle", {"anneal": "exp"}, "schedule.anneal"), ("plateau", {"factor": 1.0}, "schedule.factor"),
+     ("step", {"factor": 0}, "schedule.factor"), ("power", {"power": -1}, "schedule.power"),
+     ("constant", {"warmup_steps": -2}, "schedule.warmup_steps")],
+)
+def test_invalid_recipe_options(name, options, key):
+    with pytest.raises(ConfigError) as info:
+        sched(name, options, file="r.toml")
+    assert info.value.key == key and "\n" not in str(info.value)
+
+
 def test_unknown_schedule_suggests():
     with pytest.raises(ConfigError) as info:
         sched("cosin")
@@ -254,3 +309,40 @@ def test_exponential_staircase_is_constant_within_a_period(rate, decay_epochs):
     # float32: rtol 1e-5 for the powers; values below ~1e-38 flush to zero, hence a tiny atol.
     np.testing.assert_allclose(got, rate ** (np.arange(40) // period), rtol=1e-5, atol=1e-30)
     assert math.isclose(got[0], 1.0)
+
+
+# --- saving -------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="kerastricks_tests")
+def third_per_cycle(cycle):
+    return (1 / 3) ** (cycle - 1)
+
+
+SAVE_CASES = {
+    "triangular": TriangularCyclicalLearningRate(0.01, 0.1, 3),
+    "warm_one_cycle": WarmUp(OneCycle(0.1, 40, pct_start=0.3), 5, 0.001),
+    "power": PowerDecay(0.1, 7, 0.5),
+    "custom_scale_fn": CyclicalLearningRate(0.01, 0.1, 3, scale_fn=third_per_cycle),
+    **{name: sched(name, {"warmup_steps": 2}) for name in ("triangular2", "exp_range")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAVE_CASES))
+def test_saved_and_reloaded_inside_an_optimizer(case, tmp_path):
+    schedule = SAVE_CASES[case]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(learning_rate=schedule, momentum=0.9), loss="mse")
+    x = np.random.default_rng(0).normal(size=(24, 3)).astype("float32")
+    model.fit(x, x[:, :2], batch_size=4, epochs=1, verbose=0)  # 6 steps
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    revived = loaded.optimizer.get_config()["learning_rate"]
+    assert revived == model.optimizer.get_config()["learning_rate"]
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 6
+    # Same rate now and later, same next step.
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(loaded.optimizer.learning_rate)),
+                               float(learning_rate_at(schedule, [6])[0]), rtol=1e-6)
+    model.fit(x[:4], x[:4, :2], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    loaded.fit(x[:4], x[:4, :2], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)

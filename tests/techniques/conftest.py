@@ -2,6 +2,8 @@ import keras
 import numpy as np
 import pytest
 
+from kerastricks.recipes import recipe_from_dict
+
 
 @pytest.fixture
 def tiny_data():
@@ -38,3 +40,23 @@ class FeedMetric(keras.callbacks.Callback):
 @pytest.fixture
 def feed_metric():
     return FeedMetric
+
+
+def long_tail_recipe(techniques=None, loss=None, epochs=3, **data):
+    """A small digits recipe with a 20:1 long tail, a one-layer MLP and a validation split."""
+    return recipe_from_dict(
+        {
+            "data": {"name": "digits", "validation_split": 0.2, "long_tail": {"imbalance_ratio": 20}, **data},
+            "model": {"name": "mlp", "width": 16, "depth": 1},
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+            "loss": loss or {"name": "crossentropy"},
+            "train": {"epochs": epochs, "batch_size": 32, "tensorboard": False},
+            "techniques": techniques or {},
+        },
+        source="lt.toml",
+    )
+
+
+@pytest.fixture
+def lt_recipe():
+    return long_tail_recipe
