@@ -118,7 +118,7 @@ def main() -> None:
 
     script = Path(__file__).resolve()
     variants = ["none", "echo2_example_after_aug"] if args.quick else list(VARIANTS)
-    seeds = [0] if args.quick else [0, 1]
+    seeds = [0] if args.quick else [0, 1, 2]
     epochs, target = (6, 0.65) if args.quick else (16, 0.80)
     measure = run_child(script, ["--child", "measure"])
     results: dict[str, list[dict]] = {v: [] for v in variants}

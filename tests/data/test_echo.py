@@ -49,3 +49,34 @@ def test_echo_rejects_bad_arguments():
         echo(tf.data.Dataset.range(3), 0.5)
     with pytest.raises(ConfigError, match="level"):
         echo(tf.data.Dataset.range(3), 2, level="epoch")
+
+
+def test_copies_stay_within_the_shuffle_window_and_pairs_stay_paired():
+    n, window = 200, 32
+    x = np.arange(n, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(n)))
+    out = list(echo(ds, 2, shuffle_buffer=window, seed=5).as_numpy_iterator())
+    labels = [int(y) for _, y in out]
+    assert all(xi[0] == y for xi, y in out)  # inputs travel with their labels
+    where: dict[int, list[int]] = {}
+    for pos, y in enumerate(labels):
+        where.setdefault(y, []).append(pos)
+    assert all(len(p) == 2 and p[1] - p[0] < window for p in where.values())
+    assert labels != sorted(labels)  # permuted inside each window
+
+
+def test_new_permutation_each_epoch_same_sequence_for_the_same_seed():
+    def two_epochs(seed):
+        ds = echo(tf.data.Dataset.range(50), 2, shuffle_buffer=20, seed=seed)
+        return values(ds), values(ds)
+
+    first, second = two_epochs(1)
+    assert first != second and sorted(first) == sorted(second)
+    assert two_epochs(1) == (first, second)
+
+
+def test_elements_of_varying_shape_are_echoed_one_by_one():
+    ds = tf.data.Dataset.from_generator(lambda: (np.ones(k, np.float32) * k for k in range(1, 5)),
+                                        output_signature=tf.TensorSpec([None], tf.float32))
+    out = [v.tolist() for v in echo(ds, 2, shuffle_buffer=0).as_numpy_iterator()]
+    assert out == [[1.0], [1.0], [2.0, 2.0], [2.0, 2.0], [3.0] * 3, [3.0] * 3, [4.0] * 4, [4.0] * 4]
