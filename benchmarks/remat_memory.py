@@ -8,10 +8,12 @@ segment). Every run is a fresh process; memory is its peak RSS from
 ``wait4`` (on a GPU, the device's peak allocation is reported too). Runs are
 interleaved (plain, recompute, recompute, plain, ...), medians reported.
 
-Largest batch under a memory cap: peak RSS is affine in the batch size
-(fixed runtime + weights, plus activations proportional to the batch), so
-each variant is also run at half the batch and the line through the two
-points gives the largest batch whose predicted peak stays under ``--cap-gb``.
+Largest batch under a memory cap: for each variant, a search over batch
+sizes, each probe a fresh process with one training step whose peak RSS is
+compared with ``--cap-gb``: the batch doubles from ``--search-start`` until
+a probe exceeds the cap, then bisects between the last batch that fitted and
+the first that did not, on a grid of ``--grain`` examples. Every probe is
+listed, so a non-monotonic point would show.
 
     PYTHONPATH=src python benchmarks/remat_memory.py [--quick]
 """
@@ -67,13 +69,40 @@ def spawn(script: Path, args: list[str]) -> dict:
     raise RuntimeError(f"child {args} failed (exit {code}):\n{text[-3000:]}")
 
 
+def search_largest(script: Path, depth: int, width: int, every: str, cap: float, start: int, grain: int,
+                   rounds: int, limit: int) -> dict:
+    """Largest batch whose one-step peak RSS stays under ``cap``: doubling, then bisection."""
+    probes: dict[int, float] = {}
+
+    def fits(batch: int) -> bool:
+        probes[batch] = spawn(script, [str(depth), str(width), str(batch), every, "1"])["peak_rss_bytes"]
+        return probes[batch] <= cap
+
+    lo, hi = 0, start
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    for _ in range(rounds):
+        mid = (lo + hi) // 2 // grain * grain
+        if mid in (lo, hi) or mid <= 0:
+            break
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return {"largest_fitting": lo, "smallest_over": hi if hi in probes else None,
+            "probes": {str(b): probes[b] / 2**20 for b in sorted(probes)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 repetition, half the batch (< 3 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repetition at half the batch, 1 bisection round (< 3 min)")
     parser.add_argument("--depth", type=int, default=32)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=None, help="default 131072 (65536 with --quick)")
     parser.add_argument("--cap-gb", type=float, default=1.5)
+    parser.add_argument("--search-start", type=int, default=32768)
+    parser.add_argument("--grain", type=int, default=8192)
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child is not None:
@@ -84,42 +113,36 @@ def main() -> None:
     script = Path(__file__).resolve()
     reps = 1 if args.quick else 2
     steps = 1 if args.quick else 2
+    rounds = 1 if args.quick else 3
     if args.batch is None:
         args.batch = 65536 if args.quick else 131072
     variants = {"plain": "0", "recompute": "auto"}
-    runs: dict[tuple[str, int], list[dict]] = {}
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
     for rep in range(reps):
-        order = list(variants) if rep % 2 == 0 else list(variants)[::-1]
-        for v in order:
-            for batch in (args.batch, args.batch // 2):
-                if batch != args.batch and rep > 0:
-                    continue  # the half-batch point is for the fit only: once is enough
-                runs.setdefault((v, batch), []).append(
-                    spawn(script, [str(args.depth), str(args.width), str(batch), variants[v], str(steps)]))
-
-    def med(v: str, batch: int, key: str) -> float:
-        return median([r[key] for r in runs[(v, batch)]])
-
+        for v in (list(variants) if rep % 2 == 0 else list(variants)[::-1]):
+            runs[v].append(spawn(script, [str(args.depth), str(args.width), str(args.batch), variants[v], str(steps)]))
     cap = args.cap_gb * 2**30
+    search = {v: search_largest(script, args.depth, args.width, every, cap, args.search_start, args.grain, rounds,
+                                limit=64 * args.search_start)
+              for v, every in variants.items()}
+
     rows, summary = [], {}
     for v in variants:
-        full, half = med(v, args.batch, "peak_rss_bytes"), med(v, args.batch // 2, "peak_rss_bytes")
-        slope = (full - half) / (args.batch - args.batch // 2)
-        intercept = full - slope * args.batch
-        largest = int((cap - intercept) / slope) if slope > 0 else None
-        summary[v] = {"peak_rss_mb": full / 2**20, "peak_rss_half_batch_mb": half / 2**20,
-                      "step_s": med(v, args.batch, "step_s"), "largest_batch_under_cap": largest,
-                      "mb_per_example": slope / 2**20}
-        rows.append([v, full / 2**20, half / 2**20, summary[v]["step_s"], slope / 2**10, largest])
+        peak = median([r["peak_rss_bytes"] for r in runs[v]])
+        step = median([r["step_s"] for r in runs[v]])
+        summary[v] = {"peak_rss_mb": peak / 2**20, "step_s": step, **search[v]}
+        rows.append([v, peak / 2**20, step, search[v]["largest_fitting"], search[v]["smallest_over"] or "-"])
     mem_ratio = summary["recompute"]["peak_rss_mb"] / summary["plain"]["peak_rss_mb"]
     step_ratio = summary["recompute"]["step_s"] / summary["plain"]["step_s"]
-    batch_ratio = (summary["recompute"]["largest_batch_under_cap"] or 0) / max(
-        1, summary["plain"]["largest_batch_under_cap"] or 0)
+    batch_ratio = summary["recompute"]["largest_fitting"] / max(1, summary["plain"]["largest_fitting"])
     print(f"mlp depth {args.depth} x width {args.width}, {FEATURES} inputs, batch {args.batch}, "
-          f"{steps} timed steps per run, {reps} interleaved repetitions, medians; cap {args.cap_gb} GB")
-    print(table(["variant", "peak RSS MB", f"at batch {args.batch // 2}", "step s", "KB per example",
-                 "largest batch < cap"], rows))
-    print(f"peak_memory_ratio {mem_ratio:.3f}, step_time_ratio {step_ratio:.3f}, batch_ratio {batch_ratio:.2f}")
+          f"{steps} timed steps per run, {reps} interleaved repetitions, medians")
+    print(table(["variant", "peak RSS MB", "step s", f"largest batch <= {args.cap_gb} GB", "first over"], rows))
+    print(f"search probes (batch: peak RSS MB, one step each; doubling from {args.search_start}, "
+          f"then {rounds} bisection rounds on a {args.grain} grid):")
+    for v in variants:
+        print(f"  {v:9s} " + ", ".join(f"{b}: {mb:.0f}" for b, mb in search[v]["probes"].items()))
+    print(f"peak_memory_ratio {mem_ratio:.3f}, step_time_ratio {step_ratio:.3f}, largest_batch_ratio {batch_ratio:.2f}")
     print(json.dumps({"benchmark": "remat_memory", "quick": args.quick, "depth": args.depth, "width": args.width,
                       "batch": args.batch, "peak_memory_ratio": mem_ratio, "step_time_ratio": step_ratio,
                       "largest_batch_ratio": batch_ratio, "cap_gb": args.cap_gb, "variants": summary}))

@@ -116,6 +116,13 @@ def test_data_threads_give_the_training_pipeline_a_private_pool():
     assert parts.train_ds.options().threading.private_threadpool_size == 1
 
 
+def test_target_with_stop_ends_training_at_the_epoch_that_reaches_it():
+    recipe = small(train={"epochs": 6, "target": {"metric": "val_accuracy", "value": 0.2, "stop": True}})
+    report = Trainer(recipe, verbose=0, write=False).fit().report
+    assert report["epochs_to_target"] is not None and report["epochs_to_target"] < 6
+    assert report["epochs_run"] == report["epochs_to_target"]
+
+
 def test_optimizer_state_size_counts_slots():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     opt = keras.optimizers.Adam()

@@ -365,7 +365,7 @@ class Trainer:
         if train_cfg["target"] is not None:
             tgt = train_cfg["target"]
             target_cb = TimeToTarget(tgt["metric"], tgt["value"], metric_mode(tgt["metric"], tgt["mode"]),
-                                     examples_per_epoch=n_train)
+                                     examples_per_epoch=n_train, stop_training=bool(tgt.get("stop", False)))
         stateful: dict[str, Any] = {"epoch_log": logger, "best_model": best}
         if target_cb is not None:
             stateful["time_to_target"] = target_cb

@@ -110,7 +110,8 @@ def train_settings(
             otherwise (``accuracy``/``loss`` without validation data);
             ``"last"``: keep the final weights (no selection).
         target: ``{metric = "val_accuracy", value = 0.98}``: records the wall
-            time at which the metric first reaches the value (time-to-accuracy).
+            time at which the metric first reaches the value (time-to-accuracy);
+            add ``stop = true`` to end training there.
         checkpoint_every: Epochs between resumable checkpoints.
         tensorboard: Write TensorBoard logs.
         plots: Write PNG plots.
@@ -119,7 +120,7 @@ def train_settings(
 
 
 def target_settings(
-    *, metric: str = "val_accuracy", value: float, mode: Literal["auto", "max", "min"] = "auto"
+    *, metric: str = "val_accuracy", value: float, mode: Literal["auto", "max", "min"] = "auto", stop: bool = False
 ) -> None:
     """``[train.target]`` keys.
 
@@ -128,6 +129,8 @@ def target_settings(
         value: Threshold.
         mode: ``max`` (reach >= value), ``min`` (reach <= value) or ``auto``
             (``min`` for losses and errors, else ``max``).
+        stop: End training at the epoch that reaches the target
+            (time-to-accuracy runs; ``train.epochs`` is then the budget).
     """
 
 
