@@ -63,11 +63,20 @@ def test_resolve_rejects_unknown_target_metric():
     assert "val_accuracy" in info.value.line()
 
 
+def test_target_table_can_stop_runs_at_the_target(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('preset = "mnist1d"\ntarget = {metric = "val_accuracy", value = 0.9, stop = true}\n'
+                    '[[variants]]\nname = "a"\n')
+    spec = resolve_bench(str(path))
+    assert spec.target == {"metric": "val_accuracy", "value": 0.9, "mode": "auto", "stop": True}
+    assert spec.variants[0].recipe.train["target"]["stop"] is True
+
+
 def test_resolve_defaults_and_seeds():
     spec = resolve_bench(preset="mnist1d", overrides=["train.seed=5"], seeds=2)
     assert [v.name for v in spec.variants] == ["base"]
     assert spec.seeds == [5, 6]
-    assert spec.target == {"metric": "val_accuracy", "value": 0.98, "mode": "auto"}
+    assert spec.target == {"metric": "val_accuracy", "value": 0.98, "mode": "auto", "stop": False}
     spec = resolve_bench(preset="mnist1d", variants=["a", "b:train.epochs=2"], target="accuracy=0.5")
     assert spec.variants[1].recipe.train["epochs"] == 2
     assert spec.variants[0].recipe.train["target"]["metric"] == "accuracy"

@@ -9,7 +9,7 @@ or as a bench file (TOML) for a study that should be repeatable::
     description = "EMA of the weights vs none"
     preset = "mnist1d"              # or: recipe = "my-recipe.toml" (relative to this file)
     seeds = 3
-    target = "val_accuracy=0.98"    # or {metric = "val_accuracy", value = 0.98}
+    target = "val_accuracy=0.98"    # or {metric = "val_accuracy", value = 0.98, stop = true}
     [set]                           # applied to every variant
     "train.epochs" = 25
     [[variants]]
@@ -276,6 +276,8 @@ def resolve_bench(
         extra = [f"train.target.metric={tgt['metric']}", f"train.target.value={tgt['value']}"]
         if "mode" in tgt:
             extra.append(f"train.target.mode={tgt['mode']}")
+        if "stop" in tgt:
+            extra.append(f"train.target.stop={str(tgt['stop']).lower()}")
 
     for variant in parsed:
         try:
