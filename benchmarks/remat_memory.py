@@ -13,7 +13,15 @@ sizes, each probe a fresh process with one training step whose peak RSS is
 compared with ``--cap-gb``: the batch doubles from ``--search-start`` until
 a probe exceeds the cap, then bisects between the last batch that fitted and
 the first that did not, on a grid of ``--grain`` examples. Every probe is
-listed, so a non-monotonic point would show.
+listed, so a non-monotonic point would show. The probes run with glibc's
+``MALLOC_MMAP_THRESHOLD_`` fixed (``--search-mmap-threshold``, default
+128 KiB): with malloc's default *dynamic* threshold, freed activation buffers
+below 32 MiB stay in the heap and peak RSS jumps up and down with the batch
+size (measured here: plain 2476 MB at batch 98,304 but 1749 MB at 131,072),
+which no search can use; with a fixed threshold every large buffer is
+mapped and unmapped, and peak RSS follows the memory actually live. The main
+comparison (peak memory and step time at ``--batch``) keeps the default
+allocator, which is what a user runs: mapping every buffer slows the steps.
 
     PYTHONPATH=src python benchmarks/remat_memory.py [--quick]
 """
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -96,13 +105,15 @@ def search_largest(script: Path, depth: int, width: int, every: str, cap: float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 repetition at half the batch, 1 bisection round (< 3 min)")
+                        help="1 repetition at half the batch; cap 1 GB, search from 16384, 1 bisection round (< 3 min)")
     parser.add_argument("--depth", type=int, default=32)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=None, help="default 131072 (65536 with --quick)")
     parser.add_argument("--cap-gb", type=float, default=1.5)
     parser.add_argument("--search-start", type=int, default=32768)
     parser.add_argument("--grain", type=int, default=8192)
+    parser.add_argument("--search-mmap-threshold", type=int, default=131072,
+                        help="MALLOC_MMAP_THRESHOLD_ (bytes) for the search probes; 0 keeps malloc's default")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child is not None:
@@ -116,15 +127,27 @@ def main() -> None:
     rounds = 1 if args.quick else 3
     if args.batch is None:
         args.batch = 65536 if args.quick else 131072
+    if args.quick:
+        args.cap_gb = min(args.cap_gb, 1.0)
+        args.search_start = min(args.search_start, 16384)
     variants = {"plain": "0", "recompute": "auto"}
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for rep in range(reps):
         for v in (list(variants) if rep % 2 == 0 else list(variants)[::-1]):
             runs[v].append(spawn(script, [str(args.depth), str(args.width), str(args.batch), variants[v], str(steps)]))
     cap = args.cap_gb * 2**30
-    search = {v: search_largest(script, args.depth, args.width, every, cap, args.search_start, args.grain, rounds,
-                                limit=64 * args.search_start)
-              for v, every in variants.items()}
+    saved = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    if args.search_mmap_threshold:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.search_mmap_threshold)
+    try:
+        search = {v: search_largest(script, args.depth, args.width, every, cap, args.search_start, args.grain,
+                                    rounds, limit=64 * args.search_start)
+                  for v, every in variants.items()}
+    finally:
+        if saved is None:
+            os.environ.pop("MALLOC_MMAP_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_MMAP_THRESHOLD_"] = saved
 
     rows, summary = [], {}
     for v in variants:
@@ -139,13 +162,15 @@ def main() -> None:
           f"{steps} timed steps per run, {reps} interleaved repetitions, medians")
     print(table(["variant", "peak RSS MB", "step s", f"largest batch <= {args.cap_gb} GB", "first over"], rows))
     print(f"search probes (batch: peak RSS MB, one step each; doubling from {args.search_start}, "
-          f"then {rounds} bisection rounds on a {args.grain} grid):")
+          f"then {rounds} bisection rounds on a {args.grain} grid; MALLOC_MMAP_THRESHOLD_="
+          f"{args.search_mmap_threshold or 'default'}):")
     for v in variants:
         print(f"  {v:9s} " + ", ".join(f"{b}: {mb:.0f}" for b, mb in search[v]["probes"].items()))
     print(f"peak_memory_ratio {mem_ratio:.3f}, step_time_ratio {step_ratio:.3f}, largest_batch_ratio {batch_ratio:.2f}")
     print(json.dumps({"benchmark": "remat_memory", "quick": args.quick, "depth": args.depth, "width": args.width,
                       "batch": args.batch, "peak_memory_ratio": mem_ratio, "step_time_ratio": step_ratio,
-                      "largest_batch_ratio": batch_ratio, "cap_gb": args.cap_gb, "variants": summary}))
+                      "largest_batch_ratio": batch_ratio, "cap_gb": args.cap_gb,
+                      "search_mmap_threshold": args.search_mmap_threshold, "variants": summary}))
 
 
 if __name__ == "__main__":
