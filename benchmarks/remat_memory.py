@@ -99,7 +99,18 @@ def search_largest(script: Path, depth: int, width: int, every: str, cap: float,
         else:
             hi = mid
     return {"largest_fitting": lo, "smallest_over": hi if hi in probes else None,
-            "probes": {str(b): probes[b] / 2**20 for b in sorted(probes)}}
+            "probes": {str(b): probes[b] / 2**20 for b in sorted(probes)},
+            "kb_per_example": slope_kb(probes)}
+
+
+def slope_kb(probes: dict[int, float]) -> float | None:
+    """Least-squares growth of peak RSS with the batch (KB per example): the activation memory."""
+    if len(probes) < 2:
+        return None
+    xs, ys = list(probes), [probes[b] for b in probes]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var / 1024 if var else None
 
 
 def main() -> None:
@@ -158,6 +169,8 @@ def main() -> None:
     mem_ratio = summary["recompute"]["peak_rss_mb"] / summary["plain"]["peak_rss_mb"]
     step_ratio = summary["recompute"]["step_s"] / summary["plain"]["step_s"]
     batch_ratio = summary["recompute"]["largest_fitting"] / max(1, summary["plain"]["largest_fitting"])
+    kb = [summary[v]["kb_per_example"] for v in variants]
+    act_ratio = kb[1] / kb[0] if None not in kb and kb[0] > 0 else None
     print(f"mlp depth {args.depth} x width {args.width}, {FEATURES} inputs, batch {args.batch}, "
           f"{steps} timed steps per run, {reps} interleaved repetitions, medians")
     print(table(["variant", "peak RSS MB", "step s", f"largest batch <= {args.cap_gb} GB", "first over"], rows))
@@ -166,10 +179,14 @@ def main() -> None:
           f"{args.search_mmap_threshold or 'default'}):")
     for v in variants:
         print(f"  {v:9s} " + ", ".join(f"{b}: {mb:.0f}" for b, mb in search[v]["probes"].items()))
-    print(f"peak_memory_ratio {mem_ratio:.3f}, step_time_ratio {step_ratio:.3f}, largest_batch_ratio {batch_ratio:.2f}")
+    growth = [f"{v} {summary[v]['kb_per_example']:.2f} KB/example" for v in variants if summary[v]["kb_per_example"]]
+    print("peak RSS growth with the batch (least squares over the probes): " + ", ".join(growth))
+    print(f"peak_memory_ratio {mem_ratio:.3f}, step_time_ratio {step_ratio:.3f}, "
+          f"largest_batch_ratio {batch_ratio:.2f}, "
+          f"activation_memory_ratio {act_ratio if act_ratio is None else round(act_ratio, 3)}")
     print(json.dumps({"benchmark": "remat_memory", "quick": args.quick, "depth": args.depth, "width": args.width,
                       "batch": args.batch, "peak_memory_ratio": mem_ratio, "step_time_ratio": step_ratio,
-                      "largest_batch_ratio": batch_ratio, "cap_gb": args.cap_gb,
+                      "largest_batch_ratio": batch_ratio, "activation_memory_ratio": act_ratio, "cap_gb": args.cap_gb,
                       "search_mmap_threshold": args.search_mmap_threshold, "variants": summary}))
 
 
