@@ -1,7 +1,8 @@
 """Mixed precision and XLA: 2-D CNN training throughput, float32 vs mixed_bfloat16, XLA off/on.
 
 Throughput: the zoo ``cnn2d`` (width 16, 3 stages) on random 32x32x3 inputs,
-batch 64, ``model.fit`` over fixed batches after a warm-up epoch; each
+batch 64, ``model.fit`` over fixed batches after an untimed step (tracing),
+timed for >= 5 s (2 s with ``--quick``); each
 (precision, jit) variant in its own fresh process, interleaved
 (A B C D, D C B A, ...), median examples/s, ratios against float32 without
 XLA. Accuracy: the same architecture trained briefly on the digits data set
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -34,7 +36,7 @@ VARIANTS = {
 }
 
 
-def child_speed(policy: str, jit: bool, steps: int) -> dict:
+def child_speed(policy: str, jit: bool, steps: int, min_seconds: float) -> dict:
     import keras
     import numpy as np
 
@@ -50,8 +52,13 @@ def child_speed(policy: str, jit: bool, steps: int) -> dict:
     y = rng.integers(0, 10, BATCH * steps)
     model.fit(x[:BATCH], y[:BATCH], batch_size=BATCH, epochs=1, verbose=0)  # trace + one step, untimed
     t0 = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-    return {"examples_per_s": BATCH * steps / (time.perf_counter() - t0)}
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)  # a rate to size the timed run
+    rate = BATCH * steps / (time.perf_counter() - t0)
+    # the timed run lasts >= min_seconds (a few steps of a fast variant are mostly noise)
+    epochs = max(1, math.ceil(min_seconds * rate / (BATCH * steps)))
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, shuffle=False)
+    return {"examples_per_s": BATCH * steps * epochs / (time.perf_counter() - t0), "timed_steps": steps * epochs}
 
 
 def child_accuracy(policy: str, epochs: int, scale: int, seed: int) -> dict:
@@ -86,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         if args.child[0] == "speed":
-            emit(child_speed(args.child[1], args.child[2] == "1", int(args.child[3])))
+            emit(child_speed(args.child[1], args.child[2] == "1", int(args.child[3]), float(args.child[4])))
         else:
             emit(child_accuracy(args.child[1], int(args.child[2]), int(args.child[3]), int(args.child[4])))
         return
@@ -97,12 +104,14 @@ def main() -> None:
     # accuracy: native 8x8 digits, long enough for BatchNorm's moving statistics to settle
     # (6 epochs of 23 steps left one float32 seed and one bf16 seed at ~34 % test accuracy)
     reps, steps, epochs, scale = (1, 2, 8, 1) if args.quick else (3, 6, 20, 1)
+    min_seconds = 2.0 if args.quick else 5.0
     acc_seeds = [0] if args.quick else [0, 1, 2]
     speed: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for rep in range(reps):
         for v in (list(VARIANTS) if rep % 2 == 0 else list(VARIANTS)[::-1]):
             policy, jit = VARIANTS[v]
-            speed[v].append(run_child(script, ["--child", "speed", policy, "1" if jit else "0", str(steps)])
+            speed[v].append(run_child(script, ["--child", "speed", policy, "1" if jit else "0", str(steps),
+                                               str(min_seconds)])
                             ["examples_per_s"])
     runs = {p: [] for p in ("float32", "mixed_bfloat16")}
     for i, seed in enumerate(acc_seeds):
@@ -119,7 +128,7 @@ def main() -> None:
         rows.append([v, eps, eps / base])
     auto = resolve_precision("auto")
     flags = sorted(f for f in cpu_flags() if "avx" in f or "amx" in f or "bf16" in f)
-    print(f"cnn2d (width 16, 3 stages), 32x32x3, batch {BATCH}, {steps} steps per run, {reps} interleaved "
+    print(f"cnn2d (width 16, 3 stages), 32x32x3, batch {BATCH}, >= {min_seconds:g} s timed per run, {reps} interleaved "
           f"repetitions, medians. CPU flags: {' '.join(flags) or 'none'}")
     print(table(["variant", "examples/s", "x float32"], rows))
     deltas = [100 * (b - f) for b, f in zip(acc["mixed_bfloat16"]["runs"], acc["float32"]["runs"])]
