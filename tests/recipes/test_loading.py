@@ -14,7 +14,7 @@ def test_presets_load_and_validate():
         assert entry.description
     default = load_recipe()
     assert default.source == "preset:mnist1d"
-    assert default.train["target"] == {"metric": "val_accuracy", "value": 0.98, "mode": "auto"}
+    assert default.train["target"] == {"metric": "val_accuracy", "value": 0.98, "mode": "auto", "stop": False}
 
 
 def test_baseline_preset_is_the_paper_setup():
