@@ -140,12 +140,15 @@ def main() -> None:
         vals = [r[key] for r in results[v] if r[key] is not None]
         return median(vals) if len(vals) == len(results[v]) else None
 
+    def per_seed(v: str, key: str) -> list:
+        """This variant's value over the baseline's, seed by seed (None where either is missing)."""
+        return [None if r[key] is None or b[key] is None else r[key] / b[key]
+                for r, b in zip(results[v], results["none"])]
+
     def paired(v: str, key: str):
-        """Median over seeds of this variant's value over the baseline's, same seed (None if unreached)."""
-        pairs = [(r[key], b[key]) for r, b in zip(results[v], results["none"])]
-        if any(x is None or y is None for x, y in pairs):
-            return None
-        return median([x / y for x, y in pairs])
+        """Median of the per-seed ratios (None if a seed has none)."""
+        ratios = per_seed(v, key)
+        return None if None in ratios else median(ratios)
 
     rows, summary = [], {}
     for v in variants:
@@ -156,9 +159,8 @@ def main() -> None:
             "throughput_ratio": paired(v, "examples_per_s"),
             "time_to_target_ratio": paired(v, "time_to_target_s"),
             "fresh_to_target_ratio": paired(v, "examples_fresh_to_target"),
-            "time_to_target_ratio_per_seed": [None if r["time_to_target_s"] is None or b["time_to_target_s"] is None
-                                              else round(r["time_to_target_s"] / b["time_to_target_s"], 3)
-                                              for r, b in zip(results[v], results["none"])],
+            "time_to_target_ratio_per_seed": [None if x is None else round(x, 3)
+                                              for x in per_seed(v, "time_to_target_s")],
         }
         summary[v] = s
         rows.append([v, s["examples_per_s"], s["throughput_ratio"], s["epochs_to_target"], s["fresh_to_target"],

@@ -47,13 +47,6 @@ def numpy_adafactor(x0, grads, *, lr=None, beta_1=None, decay_rate=0.8, eps1=1e-
     return x
 
 
-def run_keras(opt, x0, grads):
-    var = keras.Variable(x0.astype("float32"), name="w")
-    for g in grads:
-        opt.apply([keras.ops.convert_to_tensor(g.astype("float32"))], [var])
-    return keras.ops.convert_to_numpy(var).astype(np.float64), opt
-
-
 def make_case(shape, steps=4, seed=0):
     rng = np.random.default_rng(seed)
     x0 = rng.normal(size=shape)
@@ -72,7 +65,7 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-def test_matches_numpy_default(shape):
+def test_matches_numpy_default(shape, run_keras):
     x0, grads = make_case(shape)
     got, _ = run_keras(Adafactor(), x0, grads)
     want = numpy_adafactor(x0, grads)
@@ -94,7 +87,7 @@ def test_matches_numpy_default(shape):
     ids=["fixed-lr", "relative-capped", "warmup", "momentum", "clip-decay-eps2", "min-dim-8"],
 )
 @pytest.mark.parametrize("shape", [(128, 160), (16, 8)], ids=["factored", "small"])
-def test_matches_numpy_options(kwargs, shape):
+def test_matches_numpy_options(kwargs, shape, run_keras):
     x0, grads = make_case(shape, steps=5, seed=1)
     got, _ = run_keras(Adafactor(**kwargs), x0, grads)
     ref = {"lr": kwargs.get("learning_rate"), "beta_1": kwargs.get("beta_1"),
@@ -107,7 +100,7 @@ def test_matches_numpy_options(kwargs, shape):
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
-def test_schedule_learning_rate():
+def test_schedule_learning_rate(run_keras):
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     x0, grads = make_case((16, 8), steps=3, seed=2)
     got, _ = run_keras(Adafactor(learning_rate=schedule, relative_step=False, multiply_by_parameter_scale=False),

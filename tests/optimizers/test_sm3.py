@@ -38,20 +38,13 @@ def numpy_sm3(x0, grads, lr=0.1, momentum=0.0):
     return x
 
 
-def run_keras(opt, x0, grads):
-    var = keras.Variable(x0.astype("float32"), name="w")
-    for g in grads:
-        opt.apply([keras.ops.convert_to_tensor(g.astype("float32"))], [var])
-    return keras.ops.convert_to_numpy(var).astype(np.float64), opt
-
-
 SHAPES = {"2-D large": (128, 160), "2-D small": (16, 8), "1-D": (33,), "conv 3-D": (5, 8, 6),
           "conv 4-D": (3, 3, 4, 8), "scalar": ()}
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-def test_matches_numpy(shape, momentum):
+def test_matches_numpy(shape, momentum, run_keras):
     rng = np.random.default_rng(0)
     x0 = rng.normal(size=shape)
     grads = [rng.normal(size=shape) * (1 + t) for t in range(5)]
@@ -61,7 +54,7 @@ def test_matches_numpy(shape, momentum):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_zero_gradient_coordinates_do_not_move():
+def test_zero_gradient_coordinates_do_not_move(run_keras):
     x0 = np.ones((4, 3))
     g = np.zeros((4, 3))
     g[0, 0] = 2.0  # only one coordinate ever has a gradient

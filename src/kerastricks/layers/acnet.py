@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from kerastricks.layers.fusion import MultiBranchConv
@@ -50,12 +48,6 @@ class ACBlock(MultiBranchConv):
         Ding, Guo, Ding & Han, 2019. "ACNet: Strengthening the Kernel Skeletons
         for Powerful CNN via Asymmetric Convolution Blocks", ICCV, arXiv 1908.03930.
     """
-
-    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1, padding: str = "same", rank: int = 2,
-                 kernel_initializer: Any = "he_normal", kernel_regularizer: Any = None, momentum: float = 0.9,
-                 epsilon: float = 1e-3, **kwargs: Any) -> None:
-        super().__init__(filters, kernel_size, strides, padding, rank, kernel_initializer, kernel_regularizer,
-                         momentum, epsilon, **kwargs)
 
     def branch_kernels(self) -> list[tuple[str, tuple[int, ...]]]:
         k = self.kernel_size

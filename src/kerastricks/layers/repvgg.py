@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from kerastricks.layers.fusion import MultiBranchConv
@@ -46,12 +44,6 @@ class RepVGGBlock(MultiBranchConv):
         Ding, Zhang, Ma, Han, Ding & Sun, 2021. "RepVGG: Making VGG-style
         ConvNets Great Again", CVPR, arXiv 2101.03697.
     """
-
-    def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1, padding: str = "same", rank: int = 2,
-                 kernel_initializer: Any = "he_normal", kernel_regularizer: Any = None, momentum: float = 0.9,
-                 epsilon: float = 1e-3, **kwargs: Any) -> None:
-        super().__init__(filters, kernel_size, strides, padding, rank, kernel_initializer, kernel_regularizer,
-                         momentum, epsilon, **kwargs)
 
     def branch_kernels(self) -> list[tuple[str, tuple[int, ...]]]:
         return [("square", (self.kernel_size,) * self.rank), ("point", (1,) * self.rank)]

@@ -109,7 +109,9 @@ def _resolve_scale(scale: Any) -> float | None:
 class _WeightStandardized:
     """Shared logic of :class:`WSConv1D` and :class:`WSConv2D` (a mixin on Keras's Conv)."""
 
-    def _init_ws(self, eps: float, gain: bool, scale: Any) -> None:
+    def __init__(self, filters: int, kernel_size: Any, eps: float = 1e-4, gain: bool = True, scale: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(filters, kernel_size, **kwargs)  # the Keras Conv class next in the MRO
         if not (isinstance(eps, (int, float)) and eps > 0):
             raise ValueError(f"Argument `eps` must be > 0. Received: eps={eps!r}")
         self.eps = float(eps)
@@ -232,17 +234,7 @@ _WS_DOC = """A {rank}-D convolution with a weight-standardized kernel.
 class WSConv1D(_WeightStandardized, keras.layers.Conv1D):
     __doc__ = _WS_DOC.format(rank=1)
 
-    def __init__(self, filters: int, kernel_size: Any, eps: float = 1e-4, gain: bool = True, scale: Any = None,
-                 **kwargs: Any) -> None:
-        super().__init__(filters, kernel_size, **kwargs)
-        self._init_ws(eps, gain, scale)
-
 
 @keras.saving.register_keras_serializable(package="kerastricks")
 class WSConv2D(_WeightStandardized, keras.layers.Conv2D):
     __doc__ = _WS_DOC.format(rank=2)
-
-    def __init__(self, filters: int, kernel_size: Any, eps: float = 1e-4, gain: bool = True, scale: Any = None,
-                 **kwargs: Any) -> None:
-        super().__init__(filters, kernel_size, **kwargs)
-        self._init_ws(eps, gain, scale)
