@@ -1,18 +1,66 @@
-"""kerastricks: training techniques for Keras 3 as tested, serializable components."""
+"""kerastricks: training techniques for Keras 3 as tested, serializable components.
 
-from kerastricks._backend import ensure_backend as _ensure_backend
+``import kerastricks as kt`` gives the component families as submodules, each
+imported on first use so the package itself stays cheap to import:
 
-_ensure_backend()
+- ``kt.layers``      weight-standardized convs, extended BN, ACNet/RepVGG + ``reparameterize``
+- ``kt.optimizers``  Adafactor (factored), SM3, adaptive gradient clipping, the optimizer registry
+- ``kt.schedules``   warmup, one-cycle, cyclical, power decay, the schedule registry
+- ``kt.losses``      label-smoothed and long-tail losses, the loss registry
+- ``kt.callbacks``   resumable callbacks, time-to-target, deferred re-weighting
+- ``kt.data``        datasets (MNIST-1D, digits, npz/csv/folders), echoing, long-tail sampling
+- ``kt.models``      the model zoo and its conv/norm registries
+- ``kt.techniques``  recipe adapters for all of the above
+- ``kt.recipes``, ``kt.Trainer``, ``kt.lr_find``
 
-__version__ = "0.1.0"
+Every serializable class is registered with ``keras.saving`` as soon as Keras is
+imported (before or after kerastricks), so ``keras.models.load_model`` works in a
+fresh process after ``import kerastricks``.
+"""
 
-__all__ = ["__version__", "lr_find"]
+from __future__ import annotations
+
+import importlib
+
+from kerastricks._backend import select_backend as _select_backend
+
+_select_backend()
+
+from kerastricks import _components  # noqa: E402
+
+_components.install()
+
+__version__ = "0.2.0"
+
+_SUBMODULES = ("layers", "optimizers", "schedules", "losses", "callbacks", "data", "models", "techniques",
+               "recipes", "transfer", "pruning", "compress", "ensemble", "tune", "distribute", "swa", "bench")
+_OBJECTS = {
+    "lr_find": "kerastricks.lr_finder:lr_find",
+    "Trainer": "kerastricks.train:Trainer",
+    "load_recipe": "kerastricks.recipes:load_recipe",
+}
+
+__all__ = ["__version__", *_SUBMODULES, *_OBJECTS]
 
 
 def __getattr__(name: str):
-    # Lazy: ``import kerastricks`` stays cheap (no TensorFlow import) until this is used.
-    if name == "lr_find":
-        from kerastricks.lr_finder import lr_find
+    if name in _SUBMODULES:
+        try:
+            module = importlib.import_module(f"kerastricks.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"kerastricks.{name}":
+                raise AttributeError(f"module 'kerastricks' has no attribute {name!r}") from None
+            raise
+        globals()[name] = module
+        return module
+    if name in _OBJECTS:
+        from kerastricks._lazy import load_target
 
-        return lr_find
+        value = load_target(_OBJECTS[name])
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'kerastricks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""Checks that a Keras backend (TensorFlow) is installed, in one clear line."""
+"""Backend selection before Keras is imported, without importing anything heavy."""
 
 from __future__ import annotations
 
@@ -6,36 +6,47 @@ import importlib.util
 import os
 import sys
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
 MISSING_BACKEND = (
-    "kerastricks needs the TensorFlow backend: install it with "
-    "`pip install \"kerastricks[cpu]\"` (tensorflow-cpu) or "
-    "`pip install \"kerastricks[gpu]\"` (tensorflow with CUDA)"
+    "kerastricks needs a Keras backend: install one with "
+    "`pip install \"kerastricks[cpu]\"` (TensorFlow), `pip install \"kerastricks[jax]\"` or "
+    "`pip install \"kerastricks[torch]\"`"
 )
 
 
 class BackendMissingError(ImportError):
-    """Raised when TensorFlow is not installed."""
+    """Raised when no Keras backend is installed."""
+
+
+def installed(name: str) -> bool:
+    """Whether the backend package ``name`` can be imported (looked up, not imported)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # e.g. sys.modules[name] is None
+        return False
+
+
+def select_backend() -> str:
+    """Choose the Keras backend unless the user did (``KERAS_BACKEND``); quiet TensorFlow's C++ logs.
+
+    Default: TensorFlow when installed (the data pipeline uses ``tf.data``), else
+    JAX, else PyTorch. Only looks packages up, so this costs microseconds.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "KERAS_BACKEND" not in os.environ and "keras" not in sys.modules:
+        for name in BACKENDS:
+            if installed(name):
+                os.environ["KERAS_BACKEND"] = name
+                break
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def ensure_backend() -> None:
-    """Select the TensorFlow backend and fail in one line if it is missing.
-
-    Only looks the package up (no import), so ``import kerastricks`` stays cheap
-    for tools that do not train (plots, recipe checks).
-    """
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        spec = importlib.util.find_spec("tensorflow")
-    except (ImportError, ValueError):  # e.g. sys.modules["tensorflow"] is None
-        spec = None
-    if spec is None:
-        if running_cli():
-            # The console script imports the package before main() can catch
-            # anything: report in one line and exit 2 instead of a traceback.
-            print(f"kerastricks: error: {MISSING_BACKEND}", file=sys.stderr)
-            raise SystemExit(2)
-        raise BackendMissingError(MISSING_BACKEND)
+    """Raise :class:`BackendMissingError` (one line) if the selected backend is not installed."""
+    name = select_backend()
+    if not installed(name):
+        raise BackendMissingError(f"KERAS_BACKEND={name} is not installed; " + MISSING_BACKEND)
 
 
 def running_cli() -> bool:

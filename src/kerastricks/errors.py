@@ -11,10 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def _short(value: Any, limit: int = 400) -> str:
+    """``value`` on one line, shortened at a word boundary (never mid-word) to about ``limit`` characters."""
     text = repr(value) if not isinstance(value, str) else value
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 4)
+    if cut < limit // 2:  # one long token: cut after a comma or at the limit
+        cut = max(text.rfind(",", 0, limit - 4) + 1, limit - 4)
+    return text[:cut].rstrip(", ") + " ..."
 
 
 class UserError(Exception):
@@ -61,8 +67,10 @@ class UserError(Exception):
             body.append(self.message)
         if self.expected is not None:
             body.append(f"expected {_short(self.expected)}")
-        if self.received is not None or (self.expected is not None):
+        if self.received is not None:
             body.append(f"received {_short(self.received)}")
+        elif self.expected is not None:
+            body.append("received no value")
         text = ", ".join(body)
         if self.hint:
             text = f"{text} ({self.hint})" if text else self.hint

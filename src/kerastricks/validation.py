@@ -24,6 +24,8 @@ from kerastricks.errors import ConfigError
 # Reusable constrained types for builder signatures.
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+#: Seeds: NumPy and the backends take unsigned 32-bit seeds.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 UnitInterval = Annotated[float, Field(ge=0, le=1)]
@@ -34,6 +36,7 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 # (Keras optimizers and schedules).
 NAME_RULES: dict[str, Any] = {
     "learning_rate": Optional[PositiveFloat],
+    "seed": Seed,
     "initial_learning_rate": PositiveFloat,
     "weight_decay": Optional[NonNegativeFloat],
     "momentum": OpenUnitInterval,
@@ -78,11 +81,23 @@ def _type_from_default(default: Any) -> Any:
 
 
 def _resolve_hints(fn: Callable) -> dict[str, Any]:
+    """Parameter annotations of ``fn`` resolved one by one (the return annotation is never evaluated,
+    so a builder annotated ``-> keras.Model`` does not import Keras when its options are validated)."""
     target = fn.__init__ if inspect.isclass(fn) else fn
-    try:
-        return typing.get_type_hints(target, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        return dict(getattr(target, "__annotations__", {}))
+    raw = dict(getattr(inspect.unwrap(target), "__annotations__", {}) or getattr(target, "__annotations__", {}))
+    raw.pop("return", None)
+    namespace = dict(getattr(inspect.unwrap(target), "__globals__", {}))
+    namespace.setdefault("Optional", typing.Optional)
+    namespace.setdefault("Union", typing.Union)
+    hints: dict[str, Any] = {}
+    for pname, annotation in raw.items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # noqa: S307 - our own annotations
+            except Exception:  # an annotation naming a type we cannot resolve: no constraint
+                continue
+        hints[pname] = annotation
+    return hints
 
 
 @functools.cache
@@ -106,7 +121,7 @@ def schema_for(fn: Callable, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
     name = getattr(fn, "__name__", "Options")
     return create_model(
         f"{name}Options",
-        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True),
+        __config__=ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True, allow_inf_nan=False),
         **fields,
     )
 
@@ -193,7 +208,36 @@ def validate_options(
     data = validated.model_dump(exclude_unset=not fill_defaults)
     if not fill_defaults:
         data = {k: v for k, v in data.items() if k in options}
+    for key, value in data.items():
+        check_finite(value, key=f"{section}.{key}", file=file)
     return data
+
+
+#: The largest magnitude a recipe number may have: values end up in float32 tensors
+#: (3.4e38), and integers in int64 counters.
+FLOAT_LIMIT = float(3.4028234663852886e38)
+INT_LIMIT = 2**63 - 1
+
+
+def check_finite(value: Any, *, key: str, file: str | None = None) -> None:
+    """Raise ``ConfigError`` if ``value`` (or a number inside a list/table) is not finite or is out of range."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(file=file, key=key, expected="a finite number", received=value)
+        if abs(value) > FLOAT_LIMIT:
+            raise ConfigError(file=file, key=key, expected=f"a number of magnitude <= {FLOAT_LIMIT:.4g} (float32)",
+                              received=value)
+    elif isinstance(value, int):
+        if abs(value) > INT_LIMIT:
+            raise ConfigError(file=file, key=key, expected="an integer of magnitude < 2**63", received=value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, key=f"{key}.{k}", file=file)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_finite(v, key=key, file=file)
 
 
 __all__ = [
@@ -201,6 +245,8 @@ __all__ = [
     "Literal",
     "NonNegativeFloat",
     "NonNegativeInt",
+    "Seed",
+    "check_finite",
     "OpenUnitInterval",
     "PositiveFloat",
     "PositiveInt",

@@ -3,9 +3,13 @@
 >>> from kerastricks.data import load_dataset, make_tf_dataset
 >>> ds = load_dataset("mnist1d", validation_split=0.1)
 >>> train = make_tf_dataset(ds.x_train, ds.y_train, batch_size=64, shuffle=True, seed=0)
+
+Dataset loading, splitting and the registries need only NumPy; the pipeline
+(:func:`make_tf_dataset`, :func:`echo`, :class:`ClassResampler`) needs TensorFlow
+and is imported on first access.
 """
 
-from kerastricks.data.augment import AUGMENTATIONS, build_augmentation
+from kerastricks._lazy import lazy_exports
 from kerastricks.data.base import (
     NORMALIZE_METHODS,
     Dataset,
@@ -23,34 +27,36 @@ from kerastricks.data.datasets import (
     register_dataset,
     resolve_dataset,
 )
-from kerastricks.data.echo import echo
 from kerastricks.data.long_tail import class_counts, long_tail_counts, make_long_tailed
-from kerastricks.data.pipeline import PIPELINE_STAGES, make_tf_dataset, steps_per_epoch
-from kerastricks.data.resampling import ClassResampler, sampling_probabilities
+
+_EXPORTS = {
+    "AUGMENTATIONS": "kerastricks.data.augment:AUGMENTATIONS",
+    "build_augmentation": "kerastricks.data.augment:build_augmentation",
+    "echo": "kerastricks.data.echo:echo",
+    "PIPELINE_STAGES": "kerastricks.data.pipeline:PIPELINE_STAGES",
+    "make_tf_dataset": "kerastricks.data.pipeline:make_tf_dataset",
+    "steps_per_epoch": "kerastricks.data.pipeline:steps_per_epoch",
+    "ClassResampler": "kerastricks.data.resampling:ClassResampler",
+    "sampling_probabilities": "kerastricks.data.resampling:sampling_probabilities",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
-    "AUGMENTATIONS",
-    "ClassResampler",
     "DATASETS",
     "NORMALIZE_METHODS",
-    "PIPELINE_STAGES",
     "TEST_SPLIT_SEED",
     "Dataset",
-    "build_augmentation",
     "cache_dir",
     "class_counts",
-    "echo",
     "keras_datasets_dir",
     "load_dataset",
     "long_tail_counts",
     "make_long_tailed",
-    "make_tf_dataset",
     "normalization_stats",
     "normalize",
     "register_dataset",
     "resolve_dataset",
-    "sampling_probabilities",
     "split_indices",
     "split_validation",
-    "steps_per_epoch",
+    *_EXPORTS,
 ]

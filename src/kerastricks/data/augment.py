@@ -21,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import tensorflow as tf
+from kerastricks._lazy import LazyModule
 
 from kerastricks.errors import ConfigError
 from kerastricks.registry import Registry
 from kerastricks.validation import NonNegativeFloat, NonNegativeInt, validate_options
 
-Augment = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+tf = LazyModule("tensorflow")
+
+Augment = Callable[..., Any]  # (x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor
 
 AUGMENTATIONS: Registry[Callable[..., Augment]] = Registry("augmentation")
 """Augmentation factories by name: ``factory(**options) -> fn(x, seed)``."""

@@ -41,7 +41,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import keras
+from kerastricks._lazy import keras
 
 from kerastricks.errors import ConfigError, UserError
 from kerastricks.models import cnn as _cnn
@@ -60,7 +60,7 @@ from kerastricks.models.blocks import (
 from kerastricks.registry import Registry
 from kerastricks.validation import defaults_of, validate_options
 
-Builder = Callable[..., keras.Model]
+Builder = Callable[..., Any]  # -> keras.Model
 
 MODELS: Registry[Builder] = Registry("model")
 """Model builders by name, with ``description`` and ``input_kind`` metadata."""
@@ -176,6 +176,16 @@ register_model(
     description="stacked (bidirectional) LSTM; images are read row by row",
     input_kind="sequence",
 )
+
+
+def check_model_choices(options: dict[str, Any], *, file: str | None = None) -> None:
+    """Check the named choices (activation, initializer, conv, norm) of validated model options."""
+    try:
+        for key, check in _CHOICE_CHECKS.items():
+            if options.get(key) is not None:
+                check(options[key], key=f"model.{key}")
+    except UserError as exc:
+        raise _in_file(exc, file) from None
 
 
 def validate_model_options(
@@ -312,6 +322,7 @@ __all__ = [
     "MODELS",
     "NORMS",
     "build_model",
+    "check_model_choices",
     "describe_models",
     "register_conv",
     "register_model",

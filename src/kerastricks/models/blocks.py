@@ -46,13 +46,15 @@ import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import keras
+import sys
+
+from kerastricks._lazy import keras
 
 from kerastricks.errors import ConfigError
 from kerastricks.registry import Registry
 
-ConvFactory = Callable[..., keras.layers.Layer]
-NormFactory = Callable[..., keras.layers.Layer]
+ConvFactory = Callable[..., Any]  # -> keras.layers.Layer
+NormFactory = Callable[..., Any]  # -> keras.layers.Layer
 
 CONVS: Registry[ConvFactory] = Registry("conv")
 """Convolution kinds (``conv=`` option of every conv builder)."""
@@ -345,6 +347,12 @@ def resolve_activation(identifier: Any, *, key: str = "model.activation") -> Any
         ConfigError: ``keras.activations.get`` rejects it; the closest name is
             suggested.
     """
+    from kerastricks.models.names import ACTIVATIONS
+
+    if isinstance(identifier, str) and identifier in ACTIVATIONS:
+        return identifier
+    if isinstance(identifier, str) and "keras" not in sys.modules:
+        raise _unknown("activation", key, identifier, ACTIVATIONS)
     try:
         keras.activations.get(identifier)
     except (ValueError, TypeError):
@@ -364,6 +372,12 @@ def resolve_initializer(identifier: Any, *, key: str = "model.kernel_initializer
         ConfigError: ``keras.initializers.get`` rejects it; the closest name is
             suggested.
     """
+    from kerastricks.models.names import INITIALIZERS
+
+    if isinstance(identifier, str) and identifier in INITIALIZERS:
+        return identifier
+    if isinstance(identifier, str) and "keras" not in sys.modules:
+        raise _unknown("initializer", key, identifier, INITIALIZERS)
     try:
         keras.initializers.get(identifier)
     except (ValueError, TypeError):

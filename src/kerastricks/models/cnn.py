@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
-import keras
+from kerastricks._lazy import LazyModule, keras
 import numpy as np
 
 from kerastricks.errors import ConfigError
@@ -20,8 +20,9 @@ from kerastricks.models.blocks import (
     resolve_initializer,
     spatial_size,
 )
-from kerastricks.models.recompute import SegmentBuilder, resolve_every
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
+
+_recompute = LazyModule("kerastricks.models.recompute")
 
 
 def stage_widths(width: int, depth: int, multiplier: float) -> list[int]:
@@ -93,7 +94,7 @@ def cnn1d(
     inputs = model_input(input_shape)
     x = as_sequence(inputs, model="cnn1d")
     pool_layer = {"max": keras.layers.MaxPooling1D, "avg": keras.layers.AveragePooling1D}.get(downsample)
-    segments = SegmentBuilder(resolve_every(recompute_every, depth), prefix="cnn1d")
+    segments = _recompute.SegmentBuilder(_recompute.resolve_every(recompute_every, depth), prefix="cnn1d")
 
     def conv_block(i: int, filters: int):
         def block(x):

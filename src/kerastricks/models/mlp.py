@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
-import keras
+from kerastricks._lazy import LazyModule, keras
 
 from kerastricks.errors import ConfigError
 from kerastricks.models.blocks import (
@@ -16,8 +16,9 @@ from kerastricks.models.blocks import (
     resolve_activation,
     resolve_initializer,
 )
-from kerastricks.models.recompute import SegmentBuilder, resolve_every
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt
+
+_recompute = LazyModule("kerastricks.models.recompute")
 
 
 def mlp(
@@ -71,12 +72,12 @@ def mlp(
     kernel_initializer = resolve_initializer(kernel_initializer)
     use_bias = not norm_centers(norm)
 
-    every = resolve_every(recompute_every, depth)
+    every = _recompute.resolve_every(recompute_every, depth)
     if every and dropout > 0:
         raise ConfigError("recomputed layers cannot contain dropout (the recomputation would draw a new mask)",
                           key="model.recompute_every", expected="0 while model.dropout > 0",
                           received=recompute_every)
-    segments = SegmentBuilder(every, prefix="mlp")
+    segments = _recompute.SegmentBuilder(every, prefix="mlp")
 
     def hidden(i: int):
         def block(x):

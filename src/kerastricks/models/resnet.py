@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
-import keras
+from kerastricks._lazy import LazyModule, keras
 
 from kerastricks.errors import ConfigError
 from kerastricks.models.blocks import (
@@ -16,10 +16,11 @@ from kerastricks.models.blocks import (
     resolve_activation,
     resolve_initializer,
 )
-from kerastricks.models.recompute import SegmentBuilder, resolve_every
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt
 
 Shortcut = Literal["projection", "zero_pad"]
+
+_recompute = LazyModule("kerastricks.models.recompute")
 
 
 def blocks_per_stage(depth: int) -> int:
@@ -175,7 +176,7 @@ def resnet(
         kernel_regularizer=kernel_regularizer,
     )
     x = conv_norm_act(x, width, 3, rank=2, name="stem", **common)
-    segments = SegmentBuilder(resolve_every(recompute_every, 3 * n), prefix="resnet")
+    segments = _recompute.SegmentBuilder(_recompute.resolve_every(recompute_every, 3 * n), prefix="resnet")
 
     def residual(filters: int, strides: int, name: str):
         return lambda x: basic_block(x, filters, strides=strides, shortcut=shortcut, name=name, **common)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
+from kerastricks._lazy import keras
 
 from kerastricks.models.blocks import as_sequence, logits_head, model_input, resolve_initializer
 from kerastricks.validation import Fraction, PositiveInt
 
-_CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+_CELLS = {"gru": "GRU", "lstm": "LSTM"}  # keras.layers class names
 
 
 def recurrent(
@@ -27,7 +27,7 @@ def recurrent(
 ) -> keras.Model:
     """Shared body of :func:`gru` and :func:`lstm` (``kind`` is ``"gru"`` or ``"lstm"``)."""
     kernel_initializer = resolve_initializer(kernel_initializer)
-    layer_cls = _CELLS[kind]
+    layer_cls = getattr(keras.layers, _CELLS[kind])
     inputs = model_input(input_shape)
     x = as_sequence(inputs, model=kind, images_as_rows=True)
     for i in range(1, layers + 1):

@@ -19,6 +19,7 @@ defaults are filled in, so the resolved recipe says everything a run used.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional, Union
@@ -26,7 +27,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field
 
 from kerastricks.errors import ConfigError
-from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, validate_options
+from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, check_finite, validate_options
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
 TOP_LEVEL = ("name", "description") + SECTIONS
@@ -77,7 +78,7 @@ def train_settings(
     *,
     epochs: PositiveInt = 10,
     batch_size: PositiveInt = 32,
-    seed: NonNegativeInt = 0,
+    seed: Seed = 0,
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32",
     jit_compile: Union[bool, Literal["auto"]] = "auto",
     steps_per_execution: PositiveInt = 1,
@@ -88,6 +89,10 @@ def train_settings(
     tensorboard: bool = True,
     plots: bool = True,
     deterministic: bool = True,
+    on_nan: Literal["stop", "rollback"] = "stop",
+    nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
+    nan_retries: NonNegativeInt = 3,
+    backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
 ) -> None:
     """``[train]`` keys.
 
@@ -116,6 +121,15 @@ def train_settings(
         tensorboard: Write TensorBoard logs.
         plots: Write PNG plots.
         deterministic: Deterministic TensorFlow ops (same seed -> same numbers).
+        on_nan: What a non-finite loss or weight does: ``"stop"`` ends the run
+            (exit code 3, no model written), ``"rollback"`` restores the last
+            finite checkpoint, multiplies the learning rate by ``nan_lr_factor``
+            and continues, at most ``nan_retries`` times.
+        nan_lr_factor: Learning-rate multiplier applied at each rollback, in (0, 1).
+        nan_retries: Rollbacks allowed before the run stops as diverged.
+        backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
+            ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
+            else TensorFlow. Applied before Keras is imported.
     """
 
 
@@ -149,6 +163,68 @@ LOGGED_METRICS = ("loss", "accuracy", "mae")
 DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment", "threads")
 
 
+@dataclass(frozen=True)
+class TargetSettings:
+    """``[train.target]``, validated."""
+
+    metric: str
+    value: float
+    mode: str = "auto"
+    stop: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class _MappingView:
+    """Read-only mapping access (``settings["epochs"]``) next to attribute access, for older callers."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            value = getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+        return value.to_dict() if isinstance(value, TargetSettings) else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self.keys()
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: self[k] for k in self.keys()}
+
+
+@dataclass(frozen=True)
+class TrainSettings(_MappingView):
+    """``[train]``, validated once into real types (see :func:`train_settings` for each key)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    precision: str = "float32"
+    jit_compile: Union[bool, str] = "auto"
+    steps_per_execution: int = 1
+    threads: Union[int, str] = "auto"
+    monitor: str = "auto"
+    target: Optional[TargetSettings] = None
+    checkpoint_every: int = 1
+    tensorboard: bool = True
+    plots: bool = True
+    deterministic: bool = True
+    on_nan: str = "stop"
+    nan_lr_factor: float = 0.1
+    nan_retries: int = 3
+    backend: Optional[str] = None
+
+
 @dataclass
 class Recipe:
     """A validated recipe with every default filled in.
@@ -165,7 +241,7 @@ class Recipe:
     optimizer: dict[str, Any]
     schedule: dict[str, Any]
     loss: dict[str, Any]
-    train: dict[str, Any]
+    train: TrainSettings
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
 
@@ -218,7 +294,7 @@ class Recipe:
                 "optimizer": self.optimizer,
                 "schedule": self.schedule,
                 "loss": self.loss,
-                "train": self.train,
+                "train": self.train.to_dict(),
                 "techniques": self.techniques,
             }
         )
@@ -229,9 +305,11 @@ class Recipe:
         return tomli_w.dumps(self.to_dict())
 
     def build_techniques(self) -> list[Any]:
-        from kerastricks.techniques import build_technique
+        """Fresh technique instances from the validated options (no second validation)."""
+        from kerastricks.techniques import TECHNIQUES
 
-        return [build_technique(name, opts, file=self.source) for name, opts in self.techniques.items()]
+        return [TECHNIQUES.build(name, opts, section=f"techniques.{name}", file=self.source, validated=True)
+                for name, opts in self.techniques.items()]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Recipe) and self.to_dict() == other.to_dict()
@@ -250,11 +328,7 @@ def _component(section: str, table: dict[str, Any], default_name: str, registry,
     name = table.pop("name", default_name)
     if not isinstance(name, str):
         raise ConfigError(file=file, key=f"{section}.name", expected="a string", received=name)
-    entry = registry.get(name, key=f"{section}.name")
-    try:
-        options = validate_options(entry.obj, table, section=section, file=file, exclude=exclude, fill_defaults=True)
-    except ConfigError as exc:
-        raise exc.with_context(file=file) from None
+    entry, options = registry.validate(name, table, section=section, file=file, exclude=exclude)
     return {"name": entry.name, **options}
 
 
@@ -311,7 +385,8 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
             target_settings, _check_table(target, "train.target", file), section="train.target", file=file,
             fill_defaults=True,
         )
-    train["target"] = target
+    train.pop("target", None)
+    train = TrainSettings(**train, target=None if target is None else TargetSettings(**target))
 
     # [data]
     data_table = _check_table(raw.get("data"), "data", file)
@@ -338,6 +413,9 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
 
     model = _component("model", _check_table(raw.get("model"), "model", file), "mlp", MODELS, file,
                        exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
+    from kerastricks.models import check_model_choices
+
+    check_model_choices(model, file=file)
     optimizer = _component("optimizer", _check_table(raw.get("optimizer"), "optimizer", file), "adam",
                            OPTIMIZERS, file)
     schedule = _component("schedule", _check_table(raw.get("schedule"), "schedule", file), "constant",
@@ -351,7 +429,13 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         enabled = table.pop("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(file=file, key=f"techniques.{tname}.enabled", expected="true or false", received=enabled)
-        entry = TECHNIQUES.get(tname, key=f"techniques.{tname}")
+        if tname in REMOVED_TECHNIQUES:
+            raise ConfigError(f"technique '{tname}' was removed", file=file, key=f"techniques.{tname}",
+                              hint=REMOVED_TECHNIQUES[tname])
+        try:
+            entry = TECHNIQUES.get(tname, key=f"techniques.{tname}")
+        except ConfigError as exc:
+            raise exc.with_context(file=file) from None
         opts = validate_options(entry.obj, table, section=f"techniques.{tname}", file=file, fill_defaults=True)
         if enabled:
             techniques[entry.name] = opts
@@ -377,22 +461,45 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
     return recipe
 
 
+#: Technique names that existed once, with what replaces them.
+REMOVED_TECHNIQUES = {
+    "reduce_lr_on_plateau": "use [schedule] name = 'plateau' (same options: monitor, factor, patience, "
+                            "min_delta, cooldown, min_lr, mode)",
+}
+
+
 def _default_name(dataset: str, model: str) -> str:
     base = dataset.split(":", 1)[0]
     return f"{base}-{model}"
 
 
 def _cross_checks(recipe: Recipe) -> None:
+    """Checks that need more than one section: everything that would otherwise fail at the first step."""
     train = recipe.train
-    if train["monitor"] not in ("auto", "last"):
-        recipe.require_metric(train["monitor"], key="train.monitor")
-    if train["target"] is not None:
-        recipe.require_metric(train["target"]["metric"], key="train.target.metric")
+    file = recipe.source
+    if train.monitor not in ("auto", "last"):
+        recipe.require_metric(train.monitor, key="train.monitor")
+    if train.target is not None:
+        recipe.require_metric(train.target.metric, key="train.target.metric")
     if "monitor" in recipe.schedule:  # a schedule that watches a metric (plateau)
         recipe.require_metric(recipe.schedule["monitor"], key="schedule.monitor")
     from kerastricks.schedules import warmup_length
 
     warmup_length(recipe.schedule.get("warmup_steps", 0), recipe.schedule.get("warmup_epochs", 0.0), 1)
+    if recipe.schedule["name"] == "one_cycle" and recipe.schedule.get("cycle_momentum"):
+        opt = recipe.optimizer
+        beta_1, momentum = opt.get("beta_1"), opt.get("momentum")
+        ok = (isinstance(beta_1, (int, float)) and beta_1 > 0) or (isinstance(momentum, (int, float)) and momentum > 0)
+        if not ok:
+            has = (f"beta_1 = {beta_1}" if "beta_1" in opt else
+                   f"momentum = {momentum}" if "momentum" in opt else "no momentum")
+            raise ConfigError(
+                "one-cycle momentum cycling needs an optimizer with momentum", file=file,
+                key="schedule.cycle_momentum",
+                expected="optimizer.momentum > 0 (sgd, rmsprop), an Adam-family optimizer (beta_1), "
+                         "or schedule.cycle_momentum = false",
+                received=f"optimizer '{opt['name']}' with {has}")
+
 
 
 __all__ = ["LOGGED_METRICS", "Recipe", "metric_mode", "recipe_from_dict"]

@@ -17,7 +17,6 @@ from kerastricks.techniques import gradient_accumulation as _gradient_accumulati
 from kerastricks.techniques import l2 as _l2  # noqa: F401
 from kerastricks.techniques import label_smoothing as _label_smoothing  # noqa: F401
 from kerastricks.techniques import recompute as _recompute  # noqa: F401
-from kerastricks.techniques import reduce_lr_on_plateau as _reduce_lr_on_plateau  # noqa: F401
 from kerastricks.techniques import reparameterize as _reparameterize  # noqa: F401
 from kerastricks.techniques import resampling as _resampling  # noqa: F401
 from kerastricks.techniques.base import PHASES, TECHNIQUES, Technique, TrainContext, register_technique

@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import keras
+from kerastricks._lazy import keras
 
 from kerastricks.errors import ConfigError
-from kerastricks.optimizers.agc import AdaptiveGradientClipping
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import PositiveFloat
 
@@ -122,6 +121,8 @@ class Clip(Technique):
     def apply_to_optimizer(self, optimizer, ctx: TrainContext):
         if self.mode != "agc":
             return optimizer
+        from kerastricks.optimizers.agc import AdaptiveGradientClipping
+
         return AdaptiveGradientClipping(optimizer, clipping=self.clipping, eps=self.eps, exclude=self._patterns)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-import keras
+from kerastricks._lazy import keras
 import numpy as np
 
 from kerastricks.errors import ConfigError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from kerastricks.callbacks import DeferredReweighting
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import Fraction, NonNegativeInt
@@ -43,4 +42,6 @@ class DRW(Technique):
     def callbacks(self, ctx: TrainContext):
         start = self.start_epoch if self.start_epoch is not None else round(0.8 * ctx.epochs)
         ctx.notes[self.name] = {"start_epoch": int(start)}
+        from kerastricks.callbacks.deferred_reweighting import DeferredReweighting
+
         return [DeferredReweighting(int(start), beta=self.beta, loss=self._loss)]

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import keras
-
-from kerastricks.callbacks.resumable import ResumableMixin
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import NonNegativeFloat, NonNegativeInt
-
-
-class ResumableEarlyStopping(ResumableMixin, keras.callbacks.EarlyStopping):
-    """``keras.callbacks.EarlyStopping`` whose counters survive ``--resume``.
-
-    The best weights themselves are not carried over a resume; the run's best
-    model is kept by the trainer's own checkpoint (``model.keras``).
-    """
-
-    state_attributes = ("wait", "best", "best_epoch", "stopped_epoch")
 
 
 @register_technique(
@@ -57,6 +44,8 @@ class EarlyStopping(Technique):
         recipe.require_metric(self.monitor, key="techniques.early_stopping.monitor")
 
     def callbacks(self, ctx: TrainContext) -> list:
+        from kerastricks.callbacks.early_stopping import ResumableEarlyStopping
+
         return [
             ResumableEarlyStopping(
                 monitor=self.monitor,

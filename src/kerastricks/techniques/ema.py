@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-import keras
+from kerastricks._lazy import keras
 
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import OpenUnitInterval, PositiveInt

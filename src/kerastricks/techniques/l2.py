@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import keras
+from kerastricks._lazy import keras
 
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import keras
+from kerastricks._lazy import keras
 from pydantic import Field
 
 from kerastricks.errors import ConfigError
-from kerastricks.losses import SparseCrossentropy
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 
 
@@ -56,6 +55,8 @@ class LabelSmoothing(Technique):
                 expected="classification data",
                 received=ctx.dataset.task,
             )
+        from kerastricks.losses.crossentropy import SparseCrossentropy
+
         if not isinstance(loss, (SparseCrossentropy, keras.losses.SparseCategoricalCrossentropy)):
             raise ConfigError(
                 "label_smoothing applies to the cross-entropy loss",

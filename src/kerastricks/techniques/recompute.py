@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Literal, Union
 
-import keras
+from kerastricks._lazy import keras
 from pydantic import Field
 
 from kerastricks.errors import ConfigError

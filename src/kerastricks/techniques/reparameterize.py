@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from kerastricks._lazy import keras
 import numpy as np
 
 from kerastricks import io as kio

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from kerastricks.data.resampling import ClassResampler
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 
@@ -35,7 +34,7 @@ class Resampling(Technique):
 
     def __init__(self, mode: Literal["class", "sqrt", "progressive", "instance"] = "class") -> None:
         self.mode = mode
-        self._sampler: ClassResampler | None = None
+        self._sampler: Any = None
 
     def apply_to_pipeline(self, ds, ctx: TrainContext):
         data = ctx.dataset
@@ -45,6 +44,8 @@ class Resampling(Technique):
                               received=None if data is None else data.task)
         train = ctx.recipe.train
         try:
+            from kerastricks.data.resampling import ClassResampler
+
             self._sampler = ClassResampler(data.y_train, mode=self.mode, epochs=int(train["epochs"]),
                                            seed=int(train["seed"]), num_classes=data.num_classes)
         except ConfigError as exc:

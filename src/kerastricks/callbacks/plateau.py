@@ -1,4 +1,7 @@
-"""ReduceLROnPlateau after an optional linear warmup: the ``plateau`` schedule's callback."""
+"""Reduce the learning rate on a plateau (resumable), after an optional linear warmup.
+
+The one implementation of plateau behaviour: the ``plateau`` schedule builds it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,17 @@ from typing import Any
 
 import keras
 
-from kerastricks.techniques.reduce_lr_on_plateau import ResumableReduceLROnPlateau
+from kerastricks.callbacks.resumable import ResumableMixin
+
+
+class ResumableReduceLROnPlateau(ResumableMixin, keras.callbacks.ReduceLROnPlateau):
+    """``keras.callbacks.ReduceLROnPlateau`` whose counters survive ``--resume``.
+
+    The reduced learning rate itself lives in the optimizer's variables, which
+    the trainer's checkpoint restores.
+    """
+
+    state_attributes = ("wait", "best", "cooldown_counter")
 
 
 class WarmUpReduceLROnPlateau(ResumableReduceLROnPlateau):
