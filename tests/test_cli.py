@@ -101,7 +101,7 @@ def test_existing_out_dir_not_overwritten(tmp_path, capsys):
 def test_list_and_show(capsys):
     code, out, _ = run_cli(["list", "techniques"], capsys)
     assert code == 0
-    for name in ("early_stopping", "reduce_lr_on_plateau", "ema", "gradient_accumulation", "label_smoothing", "l2"):
+    for name in ("early_stopping", "ema", "gradient_accumulation", "label_smoothing", "l2"):
         assert name in out
     code, out, _ = run_cli(["list"], capsys)
     for kind in ("datasets:", "models:", "presets:", "optimizers:", "schedules:", "losses:"):

@@ -30,12 +30,21 @@ def test_multiline_values_are_flattened_and_long_values_shortened():
     assert "\n" not in line
     assert "bad message" in line and "expected a b" in line
     assert line.endswith("...")
-    assert len(line) < 200
+    assert len(line) < 450  # each value at most ~400 characters
 
 
-def test_expected_without_received_says_received_none():
-    # An expected value with a missing received value still says what was found.
-    assert UserError(key="k", expected="a number").line() == "key 'k': expected a number, received None"
+def test_long_values_are_cut_at_a_word_boundary():
+    words = " ".join(f"word{i}" for i in range(200))
+    line = UserError(expected="a name", received=words).line()
+    assert line.endswith(" ...") and len(line) < 450
+    kept = line.removeprefix("expected a name, received ").removesuffix(" ...").split(" ")
+    assert kept == [f"word{i}" for i in range(len(kept))]  # whole words only
+
+
+def test_expected_without_received_never_says_none():
+    # An expected value with a missing received value says so in words, never "received None".
+    line = UserError(key="k", expected="a number").line()
+    assert line == "key 'k': expected a number, received no value" and "None" not in line
 
 
 def test_hint_alone():

@@ -1,7 +1,6 @@
 """Atomic writes: replace on success only, keep the suffix, leave no temp files."""
 
 import json
-import math
 import stat
 from pathlib import Path
 
@@ -95,7 +94,8 @@ def test_write_json_handles_numpy_and_paths(tmp_path):
     assert back["f"] == 0.5 and back["d"] == 0.25 and back["b"] is True
     assert back["a"] == [0, 1, 2] and back["m"] == [[1.0, 0.0], [0.0, 1.0]]
     assert back["p"] == "runs/x" and back["nested"] == [{"x": -1}]
-    assert math.isnan(back["nan"])
+    assert back["nan"] is None  # strict JSON: non-finite numbers are written as null
+    assert "NaN" not in text and "Infinity" not in text
     assert list(back) == list(data)  # key order kept
     assert json.loads(text) == back
 

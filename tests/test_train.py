@@ -112,7 +112,7 @@ def test_data_threads_give_the_training_pipeline_a_private_pool():
     from kerastricks.train import TrainContext, build_components
 
     recipe = small(data={"name": "digits", "validation_split": 0.2, "threads": 1})
-    parts = build_components(recipe, TrainContext(), [])
+    parts = build_components(recipe, TrainContext.for_recipe(recipe), [])
     assert parts.train_ds.options().threading.private_threadpool_size == 1
 
 

@@ -39,6 +39,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.schedules.cyclical",
     "kerastricks.schedules.decay",
     "kerastricks.schedules.one_cycle",
+    "kerastricks.schedules.scaled",
     "kerastricks.schedules.warmup",
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",

@@ -11,9 +11,13 @@
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
                       [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
 
-Bad input ends with exit code 2 and one line naming the file, the key, what was
-expected and what was found; no traceback. Internal errors keep their
-traceback (exit code 1).
+Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
+input: one line naming the file, the key, what was expected and what was found,
+before any heavy work and with nothing created or overwritten; 3 a diverged run
+(non-finite loss or weights, ``[train] on_nan``), with no model written.
+
+Commands that need no model (``list``, ``show``, ``--help``, every input error)
+answer without importing Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # an unexpected error: kept with its traceback
+EXIT_USAGE = 2  # bad input: one line naming the file, key, expected and received values
+EXIT_DIVERGED = 3  # the run's loss or weights became non-finite ([train] on_nan)
 
 LIST_KINDS = ("techniques", "datasets", "models", "presets", "optimizers", "schedules", "losses")
 
@@ -124,17 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         BackendMissingError = ImportError  # type: ignore[assignment]
     try:
-        import kerastricks  # noqa: F401  (checks the backend)
+        import kerastricks  # noqa: F401  (selects the backend)
         from kerastricks.errors import UserError
 
         try:
             if args.version:
                 return _version()
-            return {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
-                    "bench": _bench, "lr-find": _lr_find}[args.command](args)
+            return COMMANDS[args.command](args)
         except UserError as exc:
             print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
             return EXIT_USAGE
+        except Exception as exc:
+            if type(exc).__name__ == "Diverged" and hasattr(exc, "line"):
+                print(f"kerastricks: diverged: {exc.line()}", file=sys.stderr)
+                return EXIT_DIVERGED
+            raise
     except BackendMissingError as exc:
         print(f"kerastricks: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -152,7 +163,7 @@ def _load(args) -> Any:
 
 def _train(args) -> int:
     from kerastricks.errors import ConfigError
-    from kerastricks.train import Trainer
+    from kerastricks.rundir import check_out_dir, check_runs_root
 
     verbose = 0 if args.quiet else "auto"
     if args.resume:
@@ -160,30 +171,52 @@ def _train(args) -> int:
             raise ConfigError("--resume takes the recipe and directory of the run it continues",
                               key="--resume", expected="no RECIPE, --preset, --set or --out",
                               received="extra arguments")
+        from kerastricks.evaluate import check_resumable
+
+        recipe = check_resumable(args.resume)
+        _apply_backend(recipe)
+        from kerastricks.train import Trainer
+
         trainer = Trainer.resume(args.resume, verbose=verbose)
     else:
-        recipe = _load(args)
+        recipe = _load(args)  # validated: every input error is raised here, before Keras is imported
+        if args.out is not None:
+            check_out_dir(args.out)
+        else:
+            check_runs_root(args.runs_root)
+        _apply_backend(recipe)
+        from kerastricks.train import Trainer
+
         trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose)
     result = trainer.fit()
     print(format_summary(result.report))
     return 0
 
 
+def _apply_backend(recipe) -> None:
+    """Select the recipe's backend (before Keras is imported) and quiet TensorFlow's harmless C++ notices."""
+    from kerastricks._backend import ensure_backend
+    from kerastricks._quiet import filter_stderr
+    from kerastricks.runtime import apply_backend
+
+    apply_backend(recipe.train.backend, file=recipe.source)
+    ensure_backend()  # one line naming the extras to install, before Keras is imported
+    filter_stderr()
+
+
 def _lr_find(args) -> int:
     import copy
+    import math
     from pathlib import Path
-
-    import keras
 
     from kerastricks import io as kio
     from kerastricks.errors import ConfigError, RunDirError
-    from kerastricks.lr_finder import DEFAULT_METHOD, lr_find
-    from kerastricks.techniques import TrainContext
-    from kerastricks.train import build_components, make_run_dir
+    from kerastricks.rundir import check_parent, check_runs_root
 
     recipe = _load(args)
     for key, ok, expected, value in (
-        ("--start-lr", args.start_lr > 0, "a rate > 0", args.start_lr),
+        ("--start-lr", math.isfinite(args.start_lr) and args.start_lr > 0, "a finite rate > 0", args.start_lr),
+        ("--end-lr", math.isfinite(args.end_lr) and args.end_lr <= 1e30, "a finite rate <= 1e30", args.end_lr),
         ("--end-lr", args.end_lr > args.start_lr, f"a rate > --start-lr ({args.start_lr})", args.end_lr),
         ("--num-steps", args.num_steps >= 2, "an integer >= 2", args.num_steps),
     ):
@@ -191,7 +224,10 @@ def _lr_find(args) -> int:
             raise ConfigError(key=key, expected=expected, received=value)
     out = Path(args.out) if args.out else None
     files = ["lr_find.png", "lr_find.json"]
-    if out is not None:
+    if out is None:
+        check_runs_root(args.runs_root)
+    else:
+        check_parent(out)
         if out.exists() and not out.is_dir():
             raise RunDirError("exists and is not a directory", file=str(out), key="--out")
         for name in files:
@@ -202,13 +238,21 @@ def _lr_find(args) -> int:
         apply_path = Path(args.apply) if args.apply else (out / "recipe.toml" if out is not None else None)
         if apply_path is not None and apply_path.exists():
             raise RunDirError("already exists; nothing was overwritten", file=str(apply_path), key="--apply")
+        if apply_path is not None:
+            check_parent(apply_path, key="--apply")
 
-    keras.utils.set_random_seed(int(recipe.train["seed"]))
-    keras.mixed_precision.set_global_policy(recipe.train["precision"])
-    ctx = TrainContext(recipe=recipe, file=recipe.source)
-    parts = build_components(recipe, ctx, recipe.build_techniques())
-    result = lr_find(parts.model, parts.train_ds, start_lr=args.start_lr, end_lr=args.end_lr,
-                     num_steps=args.num_steps)
+    _apply_backend(recipe)
+    from kerastricks.build import build_components
+    from kerastricks.lr_finder import DEFAULT_METHOD, lr_find
+    from kerastricks.rundir import make_run_dir
+    from kerastricks.runtime import prepared
+    from kerastricks.techniques import TrainContext
+
+    with prepared(recipe.train, file=recipe.source) as runtime:  # the trainer's own runtime preparation
+        ctx = TrainContext.for_recipe(recipe)
+        parts = build_components(recipe, ctx, recipe.build_techniques(), jit=runtime.jit)
+        result = lr_find(parts.model, parts.train_ds, start_lr=args.start_lr, end_lr=args.end_lr,
+                         num_steps=args.num_steps)
     method = args.method or DEFAULT_METHOD
     if not result.suggestions:
         raise ConfigError("the loss diverged at the first step; nothing to suggest", key="--start-lr",
@@ -250,6 +294,7 @@ def _show(args) -> int:
 
 
 def _memory(args) -> int:
+    recipe = _load(args)
     from kerastricks.memory import (
         compare_optimizers,
         format_bytes,
@@ -257,7 +302,7 @@ def _memory(args) -> int:
         recipe_model_and_optimizer,
     )
 
-    recipe = _load(args)
+    _apply_backend(recipe)
     model, optimizer = recipe_model_and_optimizer(recipe)
     rows = compare_optimizers(model, optimizer, label=f"{recipe.optimizer['name']} (recipe)")
     if args.json:
@@ -300,9 +345,11 @@ def _registry(kind: str):
 
 
 def _evaluate(args) -> int:
-    from kerastricks.evaluate import evaluate_run
+    from kerastricks.evaluate import check_run, evaluate_run
 
-    metrics = evaluate_run(args.run_dir)
+    recipe = check_run(args.run_dir)  # before Keras: a missing run or file is one line at once
+    _apply_backend(recipe)
+    metrics = evaluate_run(args.run_dir, recipe)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -333,11 +380,15 @@ def _bench(args) -> int:
 
 
 def _version() -> int:
-    from kerastricks.train import versions
+    from kerastricks.runtime import versions
 
     for key, value in versions().items():
         print(f"{key} {value}")
     return 0
+
+
+COMMANDS = {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
+            "bench": _bench, "lr-find": _lr_find}
 
 
 # ---- output ---------------------------------------------------------------------

@@ -64,7 +64,29 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write strict JSON (RFC 8259): NaN and infinities become ``null``."""
+    write_text(path, dumps(data) + "\n")
+
+
+def dumps(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON text of ``data``: numpy values converted, non-finite floats as ``null``."""
+    return json.dumps(finite(data), indent=indent, sort_keys=False, default=_json_default, allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (also inside lists, tuples, dicts, numpy scalars) replaced by None."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if type(value).__module__ == "numpy":
+        value = _json_default(value)
+        return finite(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -81,6 +103,23 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete leftovers of :func:`atomic_path` (``.<name>.<random><suffix>``) that a killed process left in
+    ``folder`` and its sub-folders; returns what was removed."""
+    import re
+
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    pattern = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
+    for path in folder.rglob(".*"):
+        if path.is_file() and pattern.match(path.name):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def read_json(path: str | Path) -> Any:

@@ -113,14 +113,16 @@ def compare_optimizers(model: keras.Model, optimizer: keras.optimizers.Optimizer
 def recipe_model_and_optimizer(recipe: Any) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """The model and optimizer a run of ``recipe`` would train with (techniques applied).
 
-    Built by the trainer's own setup (:func:`kerastricks.train.build_components`:
+    Built by the trainer's own setup (:func:`kerastricks.build.build_components`:
     data, model, optimizer and loss phases); nothing is trained.
     """
+    from kerastricks.build import build_components
+    from kerastricks.runtime import prepared
     from kerastricks.techniques import TrainContext
-    from kerastricks.train import build_components
 
-    ctx = TrainContext(recipe=recipe, file=recipe.source)
-    parts = build_components(recipe, ctx, recipe.build_techniques())
+    with prepared(recipe.train, file=recipe.source):
+        ctx = TrainContext.for_recipe(recipe)
+        parts = build_components(recipe, ctx, recipe.build_techniques())
     return parts.model, parts.optimizer
 
 

@@ -93,7 +93,7 @@ def _resolve_hints(fn: Callable) -> dict[str, Any]:
     for pname, annotation in raw.items():
         if isinstance(annotation, str):
             try:
-                annotation = eval(annotation, namespace)  # noqa: S307 - our own annotations
+                annotation = eval(annotation, namespace)
             except Exception:  # an annotation naming a type we cannot resolve: no constraint
                 continue
         hints[pname] = annotation
@@ -215,7 +215,7 @@ def validate_options(
 
 #: The largest magnitude a recipe number may have: values end up in float32 tensors
 #: (3.4e38), and integers in int64 counters.
-FLOAT_LIMIT = float(3.4028234663852886e38)
+FLOAT_LIMIT = 3.4028234663852886e38
 INT_LIMIT = 2**63 - 1
 
 

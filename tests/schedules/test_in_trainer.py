@@ -75,10 +75,12 @@ def test_plateau_monitor_needs_validation_data():
     assert info.value.key == "schedule.monitor"
 
 
-def test_reduce_lr_technique_still_refuses_a_schedule():
-    with pytest.raises(ConfigError):
-        recipe_from_dict({**BASE, "schedule": {"name": "plateau"},
-                          "techniques": {"reduce_lr_on_plateau": {}}}, source="r.toml")
+def test_removed_reduce_lr_technique_points_to_the_plateau_schedule():
+    # one way to get plateau behaviour: the wave-1 technique name now says where it went
+    with pytest.raises(ConfigError) as info:
+        recipe_from_dict({**BASE, "techniques": {"reduce_lr_on_plateau": {}}}, source="r.toml")
+    assert info.value.key == "techniques.reduce_lr_on_plateau"
+    assert "name = 'plateau'" in str(info.value) and str(info.value).startswith("r.toml")
 
 
 def test_warmup_in_steps_and_epochs_is_rejected_at_validation():

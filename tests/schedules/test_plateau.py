@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerastricks.schedules.plateau import WarmUpReduceLROnPlateau
+from kerastricks.callbacks.plateau import WarmUpReduceLROnPlateau
 
 
 def test_plateau_is_a_constant_plus_its_callback(sched):

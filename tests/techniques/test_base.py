@@ -8,7 +8,7 @@ from kerastricks.techniques import PHASES, TECHNIQUES, Technique, TrainContext, 
 
 def test_builtin_techniques_registered_with_descriptions():
     names = TECHNIQUES.names()
-    for name in ("early_stopping", "reduce_lr_on_plateau", "ema", "gradient_accumulation", "label_smoothing", "l2"):
+    for name in ("early_stopping", "ema", "gradient_accumulation", "label_smoothing", "l2"):
         assert name in names
     for entry in TECHNIQUES:
         assert entry.description and "\n" not in entry.description

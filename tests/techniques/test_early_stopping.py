@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
+from kerastricks.callbacks.early_stopping import ResumableEarlyStopping
 from kerastricks.techniques import TrainContext, build_technique
-from kerastricks.techniques.early_stopping import ResumableEarlyStopping
 
 
 def _fit(callbacks, epochs, tiny_data, make_model, initial_epoch=0):

@@ -56,7 +56,7 @@ def machine_info() -> dict[str, Any]:
 
 def claim_bench_dir(out: str | Path | None, name: str, root: str | Path = "bench") -> Path:
     """Create the bench directory: ``out`` (absent or empty) or ``root/<name>-<UTC time>``."""
-    from kerastricks.train import claim_out_dir, make_run_dir
+    from kerastricks.rundir import claim_out_dir, make_run_dir
 
     if out is None:
         return make_run_dir(root, name)

@@ -38,7 +38,7 @@ LOGS_DIR = "logs"
 _WARMUP = """
 import sys
 from kerastricks.recipes import load_recipe
-from kerastricks.train import load_recipe_dataset
+from kerastricks.build import load_recipe_dataset
 import tensorflow  # noqa: F401  (warm the file cache for the timed runs)
 for path in sys.argv[1:]:
     load_recipe_dataset(load_recipe(path))

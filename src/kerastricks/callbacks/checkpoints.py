@@ -66,15 +66,18 @@ class BestModel(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or not self._improved(float(value)):
             return
-        self.best = float(value)
-        self.best_epoch = epoch + 1
         if self.swap is not None:
             self.swap.on_test_begin()
         try:
-            self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
+            weights = [np.array(w, copy=True) for w in self.model.get_weights()]
         finally:
             if self.swap is not None:
                 self.swap.on_test_end()
+        if not all(np.all(np.isfinite(w)) for w in weights if np.issubdtype(w.dtype, np.floating)):
+            return  # a diverged model is never "best"
+        self.best = float(value)
+        self.best_epoch = epoch + 1
+        self.best_weights = weights
 
     def save(self, model: keras.Model, path: str | Path) -> None:
         """Write ``model`` with the best weights (if any) to ``path``, atomically."""
@@ -110,10 +113,13 @@ class RunCheckpoint:
             saved alongside (resumable callbacks); objects that also have
             ``state_arrays()``/``load_state_arrays()`` keep numpy arrays too.
         extra: Called at commit; returns JSON data stored with the checkpoint.
+        skip: Called at capture; True skips this epoch's checkpoint (a diverged epoch).
     """
 
     def __init__(self, path: str | Path, every: int = 1, states: dict[str, Any] | None = None,
-                 extra: Callable[[], dict[str, Any]] | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] | None = None,
+                 skip: Callable[[], bool] | None = None) -> None:
+        self.skip = skip
         self.path = Path(path)
         self.every = int(every)
         self.states = dict(states or {})
@@ -166,6 +172,8 @@ class _Capture(keras.callbacks.Callback):
         self.owner = owner
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.owner.skip is not None and self.owner.skip():
+            return
         if self.owner._due(epoch, int(self.params.get("epochs", epoch + 1))):
             self.owner.take(self.model, epoch)
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kerastricks._lazy import LazyModule
-
 from kerastricks.errors import ConfigError
 from kerastricks.registry import Registry
 from kerastricks.validation import NonNegativeFloat, NonNegativeInt, validate_options

@@ -172,6 +172,7 @@ def load_dataset(
     seed: int = 0,
     file: str | None = None,
     long_tail: dict[str, Any] | None = None,
+    validated: bool = False,
 ) -> Dataset:
     """Load a dataset by name, split off validation data and normalize it.
 
@@ -191,6 +192,7 @@ def load_dataset(
             :func:`~kerastricks.data.base.normalize`.
         seed: Seed of the validation split.
         file: The recipe the request comes from; named in option errors.
+        validated: ``options`` were validated already (a recipe's are): skip it.
         long_tail: ``{"imbalance_ratio": r, "n_max": None}``: after the
             validation split, keep a long-tailed subset of the training split
             (:func:`~kerastricks.data.make_long_tailed`, seeded by ``seed``).
@@ -223,10 +225,12 @@ def load_dataset(
     loader = entry.obj
     # A prefix loader's first parameter takes the path; it is not a recipe option.
     exclude = (next(iter(inspect.signature(loader).parameters)),) if path is not None else ()
-    opts = validate_options(loader, dict(options or {}), section="data", file=file, exclude=exclude)
+    opts = (dict(options or {}) if validated else
+            validate_options(loader, dict(options or {}), section="data", file=file, exclude=exclude))
     ds = loader(path, **opts) if path is not None else loader(**opts)
     if not isinstance(ds, Dataset):
         raise TypeError(f"dataset loader {entry.name!r} returned {type(ds).__name__}, expected a Dataset")
+    check_usable(ds, source=path or f"dataset '{entry.name}'")
     if validation_split > 0:
         if ds.x_val is not None:
             raise ConfigError(
@@ -249,6 +253,39 @@ def load_dataset(
     if long_tail is not None:
         ds = _long_tailed(ds, long_tail, seed, file)
     return normalize_dataset(ds, normalize)
+
+
+def check_usable(ds: Dataset, *, source: str) -> None:
+    """Raise ``DataError`` (one line naming ``source``) for data no model can learn from honestly:
+    non-finite features, a classification set with fewer than two classes, labels outside
+    ``[0, num_classes)``, or an empty split."""
+    for split in ("train", "val", "test"):
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if x is None:
+            continue
+        if split in ("train", "test") and len(x) == 0:
+            raise DataError(f"the {split} split is empty", file=source, expected="at least one example",
+                            received="0 examples")
+        if np.issubdtype(np.asarray(x).dtype, np.floating):
+            bad = ~np.isfinite(np.asarray(x).reshape(len(x), -1)).all(axis=1)
+            if bad.any():
+                rows = np.flatnonzero(bad)
+                raise DataError(f"{int(bad.sum())} {split} example(s) have NaN or infinite features", file=source,
+                                key=f"x_{split}", expected="finite numbers",
+                                received=f"non-finite values in rows {', '.join(map(str, rows[:5].tolist()))}"
+                                + (" ..." if len(rows) > 5 else ""))
+        if ds.task == "classification" and y is not None and len(y):
+            labels = np.asarray(y)
+            if labels.ndim == 1 and np.issubdtype(labels.dtype, np.number):
+                if labels.min() < 0 or labels.max() >= ds.num_classes:
+                    raise DataError(f"{split} labels outside 0..{ds.num_classes - 1}", file=source,
+                                    key=f"y_{split}", expected=f"integer labels in [0, {ds.num_classes})",
+                                    received=f"labels from {labels.min()} to {labels.max()}")
+    if ds.task == "classification":
+        present = np.unique(np.asarray(ds.y_train))
+        if len(present) < 2 or (ds.num_classes or 0) < 2:
+            raise DataError("classification needs at least two classes in the training data", file=source,
+                            expected=">= 2 classes", received=f"{len(present)} class(es)")
 
 
 def _long_tailed(ds: Dataset, options: dict[str, Any], seed: int, file: str | None) -> Dataset:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -46,6 +47,7 @@ def make_tf_dataset(
     augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     stages: Mapping[str, Sequence[Stage]] | None = None,
     threads: int | None = None,
+    epoch_range: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(x, y)`` (or of ``x`` alone when ``y`` is None).
 
@@ -74,6 +76,12 @@ def make_tf_dataset(
         threads: Size of a private thread pool for this pipeline (parallel
             ``map`` calls included); default ``None``: ``tf.data``'s shared
             pool, as many threads as cores.
+        epoch_range: ``(first, end)``: the batches of epochs ``first`` to
+            ``end - 1`` back to back, each epoch's shuffle order and
+            augmentation draws a pure function of ``(seed, epoch)``. A run
+            resumed at epoch ``k`` (``(k, end)``) then sees exactly the
+            batches the uninterrupted run saw from epoch ``k`` on. Stages run
+            once per epoch. Use with ``steps_per_epoch`` in ``fit``.
 
     Returns:
         A ``tf.data.Dataset`` ending in ``prefetch(AUTOTUNE)``.
@@ -96,6 +104,11 @@ def make_tf_dataset(
         return ds
 
     tensors = x if y is None else (x, y)
+    if epoch_range is not None:
+        return _finish(_epochs(tf.data.Dataset.from_tensor_slices(tensors), n, epoch_range, batch_size=batch_size,
+                               shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer,
+                               drop_remainder=drop_remainder, augment=augment, with_y=y is not None, run=run),
+                       threads)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
         buffer = n if shuffle_buffer is None else shuffle_buffer
@@ -115,6 +128,48 @@ def make_tf_dataset(
     ds = run("after_batch", ds)
     if repeat:
         ds = ds.repeat()
+    return _finish(ds, threads)
+
+
+#: Multiplier that spreads (seed, epoch) pairs over distinct shuffle seeds.
+_EPOCH_STRIDE = 1_000_003
+
+
+def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batch_size: int, shuffle: bool, seed: int,
+            shuffle_buffer: int | None, drop_remainder: bool, augment: Any, with_y: bool, run: Any) -> tf.data.Dataset:
+    first, end = (int(e) for e in epoch_range)
+    check_arg(0 <= first <= end, "epoch_range", "0 <= first <= end", epoch_range)
+    buffer = n if shuffle_buffer is None else int(shuffle_buffer)
+    check_arg(buffer >= 1, "shuffle_buffer", ">= 1", shuffle_buffer)
+
+    def one_epoch(epoch: int) -> tf.data.Dataset:
+        epoch_seed = (int(seed) * _EPOCH_STRIDE + epoch) % (2**63 - 1)
+        ds = base
+        if shuffle:
+            ds = ds.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        ds = run("before_augmentation", run("source", ds))
+        if augment is not None:
+            draws = tf.data.Dataset.random(seed=epoch_seed + 1, rerandomize_each_iteration=False)
+            ds = tf.data.Dataset.zip((ds, draws))
+            if with_y:
+                ds = ds.map(lambda xy, r: (augment(xy[0], tf.stack([r, r // 2 + 1])), xy[1]),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+            else:
+                ds = ds.map(lambda xi, r: augment(xi, tf.stack([r, r // 2 + 1])), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = run("after_augmentation", ds)
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        return run("after_batch", ds)
+
+    parts = [one_epoch(e) for e in range(first, end)]
+    if not parts:
+        return base.batch(int(batch_size)).take(0)
+    while len(parts) > 1:  # a balanced tree of concatenations: depth log2(epochs)
+        parts = [parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def _finish(ds: tf.data.Dataset, threads: int | None) -> tf.data.Dataset:
     ds = ds.prefetch(tf.data.AUTOTUNE)
     if threads is not None:
         check_arg(isinstance(threads, int) and threads >= 1, "threads", "an integer >= 1", threads)

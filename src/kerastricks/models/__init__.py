@@ -42,7 +42,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kerastricks._lazy import keras
-
 from kerastricks.errors import ConfigError, UserError
 from kerastricks.models import cnn as _cnn
 from kerastricks.models import mlp as _mlp

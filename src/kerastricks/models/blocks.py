@@ -43,13 +43,11 @@ so models built from them save to ``.keras``, load back and go through
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sys
-
 from kerastricks._lazy import keras
-
 from kerastricks.errors import ConfigError
 from kerastricks.registry import Registry
 

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
-from kerastricks._lazy import LazyModule, keras
 import numpy as np
 
+from kerastricks._lazy import LazyModule, keras
 from kerastricks.errors import ConfigError
 from kerastricks.models.blocks import (
     as_image,

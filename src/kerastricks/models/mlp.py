@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any, Literal, Union
 
 from kerastricks._lazy import LazyModule, keras
-
 from kerastricks.errors import ConfigError
 from kerastricks.models.blocks import (
     logits_head,

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from kerastricks._lazy import keras
-
 from kerastricks.models.blocks import as_sequence, logits_head, model_input, resolve_initializer
 from kerastricks.validation import Fraction, PositiveInt
 

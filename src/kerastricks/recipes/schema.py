@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import Field
 
 from kerastricks.errors import ConfigError
-from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, check_finite, validate_options
+from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, validate_options
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
 TOP_LEVEL = ("name", "description") + SECTIONS

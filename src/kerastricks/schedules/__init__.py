@@ -30,6 +30,7 @@ _EXPORTS = {
     "OneCycle": "kerastricks.schedules.one_cycle:OneCycle",
     "OneCycleMomentum": "kerastricks.schedules.one_cycle:OneCycleMomentum",
     "WarmUp": "kerastricks.schedules.warmup:WarmUp",
+    "ScaledLearningRate": "kerastricks.schedules.scaled:ScaledLearningRate",
     "WarmUpReduceLROnPlateau": "kerastricks.callbacks.plateau:WarmUpReduceLROnPlateau",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)

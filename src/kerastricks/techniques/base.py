@@ -49,32 +49,53 @@ PHASES = (
 
 @dataclass
 class TrainContext:
-    """What a technique may read about the run it is applied to.
+    """What a technique may read about the run it is applied to, and what it hands back.
+
+    Filled once by the trainer (:func:`kerastricks.build.build_components`);
+    techniques never recompute these values.
 
     Attributes:
         recipe: The validated recipe (``kerastricks.recipes.Recipe``).
         file: The recipe's path, for error messages.
+        seed: ``train.seed``.
+        batch_size: ``train.batch_size`` (the global batch).
+        epochs: ``train.epochs``.
+        steps_per_epoch: Optimizer steps per epoch, ``ceil(n_train / batch_size)``
+            (known after the data phase).
         dataset: The loaded dataset (after the data phase), if any.
         run_dir: The run directory, if the run writes one.
-        steps_per_epoch: Optimizer steps per epoch (known after the data phase).
         notes: Per-technique entries that go into ``report.json`` under ``techniques``.
         fresh_fraction: The share of the examples trained on that are fresh
             (distinct reads from upstream of the training pipeline); a technique
             that repeats examples (data echoing by a factor ``e``) sets it to
             ``1/e``. The report counts fresh examples with it.
+        eval_swap: A callback whose ``on_test_begin``/``on_test_end`` put the
+            evaluated weights in place (EMA sets it); the best-model keeper uses it.
+        artifacts: ``file name -> keras.Model`` that a technique produced in
+            ``after_fit`` (re-parameterization's deploy model); the trainer
+            writes each into the run directory.
+        techniques: The run's technique instances, in recipe order.
     """
 
     recipe: Any = None
     file: str | None = None
+    seed: int = 0
+    batch_size: int = 0
+    epochs: int = 0
+    steps_per_epoch: int = 0
     dataset: Any = None
     run_dir: Path | None = None
-    steps_per_epoch: int = 0
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     fresh_fraction: float = 1.0
+    eval_swap: Any = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    techniques: list[Any] = field(default_factory=list)
 
-    @property
-    def epochs(self) -> int:
-        return int(self.recipe.train["epochs"]) if self.recipe is not None else 0
+    @classmethod
+    def for_recipe(cls, recipe: Any, run_dir: Path | None = None) -> TrainContext:
+        train = recipe.train
+        return cls(recipe=recipe, file=recipe.source, seed=int(train.seed), batch_size=int(train.batch_size),
+                   epochs=int(train.epochs), run_dir=run_dir)
 
 
 class Technique:

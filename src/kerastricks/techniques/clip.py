@@ -21,7 +21,6 @@ import re
 from typing import Literal
 
 from kerastricks._lazy import keras
-
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import PositiveFloat

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal, Optional
 
 from pydantic import Field
@@ -73,12 +72,12 @@ class DataEchoing(Technique):
 
         n = len(ctx.dataset.x_train)
         fresh = fresh_count(n, self.factor)
-        seed = int(ctx.recipe.train["seed"]) if ctx.recipe is not None else 0
+        seed = ctx.seed
         ctx.fresh_fraction = fresh / n
         ctx.notes["data_echoing"] = {
             "fresh_per_epoch": fresh,
             "trained_per_epoch": n,
-            "steps_per_epoch": math.ceil(n / int(ctx.recipe.train["batch_size"])) if ctx.recipe else None,
+            "steps_per_epoch": ctx.steps_per_epoch,
         }
 
         def budget(ds):

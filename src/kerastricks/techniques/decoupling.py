@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from kerastricks._lazy import keras
 import numpy as np
 
+from kerastricks._lazy import keras
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import NonNegativeFloat, PositiveFloat, PositiveInt

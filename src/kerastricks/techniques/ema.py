@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 from kerastricks._lazy import keras
-
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import OpenUnitInterval, PositiveInt
 
@@ -54,4 +53,6 @@ class EMA(Technique):
     def callbacks(self, ctx: TrainContext) -> list:
         if not self.evaluate_with_ema:
             return []
-        return [keras.callbacks.SwapEMAWeights(swap_on_epoch=False)]
+        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False)
+        ctx.eval_swap = swap  # the best-model keeper copies the averaged weights through it
+        return [swap]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kerastricks._lazy import keras
-
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import PositiveFloat

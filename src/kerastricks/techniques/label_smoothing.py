@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from kerastricks._lazy import keras
 from pydantic import Field
 
+from kerastricks._lazy import keras
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Literal, Union
 
-from kerastricks._lazy import keras
 from pydantic import Field
 
+from kerastricks._lazy import keras
 from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 

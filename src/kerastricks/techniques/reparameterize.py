@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerastricks._lazy import keras
 import numpy as np
 
-from kerastricks import io as kio
+from kerastricks._lazy import keras
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import PositiveFloat, PositiveInt
 
@@ -80,9 +79,7 @@ class Reparameterize(Technique):
             rel = diff / max(float(np.max(np.abs(want))), 1e-12)
             notes.update({"checked_examples": len(x), "max_abs_diff": diff, "max_rel_diff": rel,
                           "matches": bool(rel <= self.tolerance)})
+        ctx.artifacts[DEPLOY_FILE] = deploy  # the trainer writes it
         if ctx.run_dir is not None:
-            path = ctx.run_dir / DEPLOY_FILE
-            with kio.atomic_path(path) as tmp:
-                deploy.save(tmp)
             notes["deploy_model"] = DEPLOY_FILE
         ctx.notes[self.name] = notes
