@@ -42,14 +42,20 @@ def check_resumable(run_dir: str | Path) -> Any:
 
 def evaluate_run(run_dir: str | Path, recipe: Any = None) -> dict[str, Any]:
     """Reload the run's recipe, data and best model; return its test metrics."""
+    from kerastricks.runtime import prepared
+
+    recipe = recipe if recipe is not None else check_run(run_dir)
+    with prepared(recipe.train, file=recipe.source):  # the trainer's runtime: threads, seed, determinism, policy
+        return _evaluate(Path(run_dir), recipe)
+
+
+def _evaluate(run_dir: Path, recipe: Any) -> dict[str, Any]:
     import keras
 
     from kerastricks.build import load_recipe_dataset
     from kerastricks.report import evaluate_model
     from kerastricks.rundir import MODEL_FILE
 
-    recipe = recipe if recipe is not None else check_run(run_dir)
-    run_dir = Path(run_dir)
     try:
         model = keras.saving.load_model(run_dir / MODEL_FILE)
     except Exception as exc:
