@@ -70,6 +70,7 @@ PATH_SUFFIX = ":PATH"
 _SOURCES = "kerastricks.data.sources"
 
 # name -> (loader as "module:attr", description): the built-in datasets, imported on first use.
+# A prefix form's path names a "file" or a "folder" (:data:`PATH_KINDS`), checked with the recipe.
 _BUILTIN: dict[str, tuple[str, str]] = {
     "mnist1d": (f"{_SOURCES}.embedded:load_mnist1d",
                 "MNIST-1D (Greydanus 2020): 10-class 1-D signals, generated offline; 4000 train / 1000 test "
@@ -128,8 +129,10 @@ def _is_prefix(name: str) -> bool:
     return name.upper().endswith(PATH_SUFFIX)
 
 
+PATH_KINDS = {"npz:PATH": "file", "csv:PATH": "file", "folder:PATH": "folder"}
+
 for _name, (_target, _description) in _BUILTIN.items():
-    DATASETS.register(_name, _target, description=_description, prefix=_is_prefix(_name))
+    DATASETS.register(_name, _target, description=_description, prefix=_is_prefix(_name), path=PATH_KINDS.get(_name))
 
 
 def cache_dir() -> Path:
@@ -219,6 +222,28 @@ def resolve_dataset(name: str, *, file: str | None = None) -> tuple[Entry[Loader
             err.message, file=file, key=err.key, expected=err.expected, received=err.received, hint=hint
         ) from None
     return entry, None
+
+
+def existing_path(path: str, kind: str) -> Path:
+    """``path`` as a ``Path`` if it is an existing ``kind`` (``"file"`` or ``"folder"``), else ``DataError``
+    naming it (relative paths start at the working directory)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        hint = None if p.is_absolute() else f"relative paths start at {os.getcwd()}"
+        raise DataError(f"{'image folder' if kind == 'folder' else 'file'} not found", file=path, hint=hint)
+    if kind == "file" and not p.is_file():
+        raise DataError("not a file", file=path, expected="a file", received="a directory")
+    if kind == "folder" and not p.is_dir():
+        raise DataError("not a folder", file=path, expected="a folder of class sub-folders", received="a file")
+    return p
+
+
+def check_dataset_path(entry: Entry[Loader], path: str) -> None:
+    """Raise ``DataError`` if the path of a built-in prefix form (``npz:PATH``...) is missing: recipes check
+    it when validated, before anything heavy runs. Loaders registered by users check their own paths."""
+    kind = entry.meta.get("path")
+    if kind is not None:
+        existing_path(path, kind)
 
 
 def _file_hint(name: str) -> str | None:
@@ -381,7 +406,9 @@ __all__ = [
     "TEST_SPLIT_SEED",
     "cache_dir",
     "cache_path",
+    "check_dataset_path",
     "check_usable",
+    "existing_path",
     "load_dataset",
     "read_cache",
     "register_dataset",

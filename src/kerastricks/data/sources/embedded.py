@@ -12,7 +12,7 @@ from pydantic import Field
 
 from kerastricks.data.base import Dataset, split_indices
 from kerastricks.data.datasets import TEST_SPLIT_SEED, cache_path, read_cache, write_cache
-from kerastricks.validation import PositiveInt
+from kerastricks.validation import PositiveInt, Seed
 
 _MNIST1D_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -20,7 +20,7 @@ _MNIST1D_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load_mnist1d(
     *,
     num_samples: Annotated[int, Field(ge=20)] = 5000,
-    seed: int = 42,
+    seed: Seed = 42,
     length: PositiveInt = 40,
 ) -> Dataset:
     """MNIST-1D, generated with the ``mnist1d`` package and cached on disk.

@@ -8,7 +8,6 @@ Paths are relative to the current working directory. Every problem with a file
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,8 +15,8 @@ import numpy as np
 from pydantic import Field
 
 from kerastricks.data.base import Dataset, ensure_channel_axis, split_indices
-from kerastricks.data.datasets import TEST_SPLIT_SEED
-from kerastricks.errors import DataError
+from kerastricks.data.datasets import TEST_SPLIT_SEED, existing_path
+from kerastricks.errors import DataError, shorten
 from kerastricks.validation import PositiveInt
 
 # Option types of the file loaders.
@@ -25,19 +24,6 @@ TaskOption = Literal["auto", "classification", "regression"]
 HoldOutFraction = Annotated[float, Field(gt=0, lt=1)]
 ColorMode = Literal["rgb", "grayscale", "rgba"]
 ImageSize = Annotated[tuple[PositiveInt, ...], Field(min_length=2, max_length=2)]
-
-
-def _cwd_hint(path: str) -> str | None:
-    return None if Path(path).expanduser().is_absolute() else f"relative paths start at {os.getcwd()}"
-
-
-def _existing_file(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError("file not found", file=path, hint=_cwd_hint(path))
-    if not p.is_file():
-        raise DataError("not a file", file=path, expected="a file", received="a directory")
-    return p
 
 
 def _is_integral(y: np.ndarray) -> bool:
@@ -140,7 +126,7 @@ def load_npz(
         DataError: missing file, not an npz archive, missing array, mismatched
             lengths or shapes, unusable labels; the message names the file.
     """
-    p = _existing_file(path)
+    p = existing_path(path, "file")
     try:
         archive = np.load(p, allow_pickle=False)
     except Exception as exc:
@@ -212,8 +198,7 @@ def load_npz(
 
 
 def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:160] if text else type(exc).__name__
+    return shorten(str(exc), 160) if str(exc).strip() else type(exc).__name__
 
 
 def load_csv(
@@ -243,7 +228,7 @@ def load_csv(
         DataError: missing file, no such label column (the available columns
             are listed), ragged rows, or a non-numeric cell (line and column named).
     """
-    p = _existing_file(path)
+    p = existing_path(path, "file")
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
             header, rows, labels, lines = _read_csv_rows(csv.reader(f), label_column, path)
@@ -398,9 +383,7 @@ def load_folder(
             folders of ``test/`` that differ from those of ``train/`` (a test
             class with no folder in ``train/`` would otherwise be dropped).
     """
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError("image folder not found", file=path, hint=_cwd_hint(path))
+    root = existing_path(path, "folder")
     read = dict(image_size=tuple(image_size), color_mode=color_mode)
     if (root / "train").is_dir() and (root / "test").is_dir():
         train_classes, test_classes = _class_folders(root / "train"), _class_folders(root / "test")
@@ -468,6 +451,7 @@ def _read_image_dir(
                 "no images found",
                 file=str(directory),
                 expected="one sub-folder per class holding .png/.jpg/.jpeg/.bmp/.gif files",
+                received="no image files",
             ) from None
         raise DataError("cannot read image folder", file=str(directory), received=_reason(exc)) from None
     xs, ys = [], []
@@ -478,7 +462,8 @@ def _read_image_dir(
     except tf.errors.OpError:
         bad = _first_undecodable(ds.file_paths)
         raise DataError(
-            "cannot decode image", file=bad or str(directory), expected="PNG, JPEG, GIF or BMP"
+            "cannot decode image", file=bad or str(directory), expected="PNG, JPEG, GIF or BMP",
+            received="a damaged or foreign file"
         ) from None
     return np.concatenate(xs), np.concatenate(ys).astype(np.int32), list(ds.class_names)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from kerastricks.data.base import Dataset, ensure_channel_axis
-from kerastricks.errors import DataError
+from kerastricks.errors import DataError, shorten
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _load_keras(name: str, **kwargs: Any) -> Dataset:
     try:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data(**kwargs)
     except Exception as exc:  # download, checksum or unpacking failure
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        reason = shorten(str(exc), 160) if str(exc).strip() else type(exc).__name__
         raise _keras_offline_error(name, reason) from None
     names = list(source.class_names) if source.class_names else None
     y_train = np.asarray(y_train).reshape(-1)
