@@ -264,7 +264,7 @@ def _read_csv_rows(
 ) -> tuple[list[str], list[list[str]], list[str], list[int]]:
     header = next(reader, None)
     if not header:
-        raise DataError("empty file", file=path, expected="a header row")
+        raise DataError("empty file", file=path, expected="a header row", received="no lines")
     header = [h.strip() for h in header]
     if label_column not in header:
         raise DataError(
