@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kerastricks.errors import RunDirError
+from kerastricks.errors import RunDirError, shorten
 
 
 def check_run(run_dir: str | Path) -> Any:
@@ -59,7 +59,7 @@ def _evaluate(run_dir: Path, recipe: Any) -> dict[str, Any]:
     try:
         model = keras.saving.load_model(run_dir / MODEL_FILE)
     except Exception as exc:
-        raise RunDirError(f"cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+        raise RunDirError(f"cannot load model ({type(exc).__name__}: {shorten(str(exc), 120)})",
                           file=str(run_dir / MODEL_FILE)) from None
     dataset = load_recipe_dataset(recipe)
     expected_in, got_in = tuple(model.input_shape[1:]), tuple(dataset.input_shape)
