@@ -518,6 +518,32 @@ def _cross_checks(recipe: Recipe) -> None:
                 expected="optimizer.momentum > 0 (sgd, rmsprop), an Adam-family optimizer (beta_1), "
                          "or schedule.cycle_momentum = false",
                 received=f"optimizer '{opt['name']}' with {has}")
+    if recipe.optimizer["name"] in NEEDS_POSITIVE_RATE:
+        _check_rate_stays_positive(recipe, file)
+
+
+#: Optimizers whose update divides by the learning rate (Keras's FTRL): a rate of 0 gives NaN.
+NEEDS_POSITIVE_RATE = ("ftrl",)
+
+
+def _check_rate_stays_positive(recipe: Recipe, file: str | None) -> None:
+    """Refuse a schedule that reaches a learning rate of exactly 0 (warmup from 0, decay to 0)."""
+    sched = recipe.schedule
+    found = None
+    warmup = sched.get("warmup_steps", 0) or sched.get("warmup_epochs", 0.0)
+    if warmup and sched.get("warmup_start_factor", 0.0) == 0:
+        found = ("warmup_start_factor", 0.0, "> 0 (the warmup starts at warmup_start_factor x learning_rate)")
+    for key in ("alpha", "end_factor"):
+        if key in sched and sched[key] == 0:
+            found = (key, sched[key], "> 0 (the rate decays to this fraction of learning_rate)")
+    factors = sched.get("factors")
+    if isinstance(factors, list) and any(f == 0 for f in factors):
+        found = ("factors", factors, "factors > 0")
+    if found is not None:
+        key, value, expected = found
+        raise ConfigError(f"optimizer '{recipe.optimizer['name']}' divides by the learning rate, which this "
+                          f"schedule brings to 0", file=file, key=f"schedule.{key}", expected=expected,
+                          received=value)
 
 
 
