@@ -46,10 +46,10 @@ import keras
 import numpy as np
 
 from kerastricks import io as kio
-from kerastricks.callbacks.checkpoints import model_state, restore_model
 
 # Re-exported for callers of the wave-1 trainer module.
 from kerastricks.build import Components, build_components, load_recipe_dataset  # noqa: F401
+from kerastricks.callbacks.checkpoints import model_state, restore_model
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import Recipe, metric_mode
 from kerastricks.report import evaluate_model, write_plots
@@ -270,7 +270,7 @@ class Trainer:
         def extra() -> dict[str, Any]:
             return {"wall_time_s": wall_before + time.perf_counter() - t0,
                     "stop_training": bool(getattr(model, "stop_training", False)),
-                    "rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"]}
+                    "rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"], "resumed": resumed}
 
         checkpoint = None
         if run_dir is not None:
