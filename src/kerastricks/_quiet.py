@@ -19,6 +19,7 @@ The command line turns it on for commands that import TensorFlow;
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import sys
@@ -72,10 +73,8 @@ def filter_stderr() -> None:
     thread.start()
 
     def restore() -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
         os.dup2(real, 2)  # closes the pipe's last write end: the pump drains and stops
         thread.join(timeout=2.0)
 

@@ -77,6 +77,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     ctx.techniques = list(techniques)
     # data phase
     dataset = load_recipe_dataset(recipe)
+    recipe.check_task(dataset.task)
     for technique in techniques:
         dataset = technique.apply_to_data(dataset, ctx)
     ctx.dataset = dataset

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--target", metavar="METRIC=VALUE",
                        help="time-to-target threshold, e.g. val_accuracy=0.98 (default: the recipe's train.target)")
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
-    bench.add_argument("--timeout", type=float, metavar="SECONDS", help="kill a run that takes longer")
+    bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
     return parser
 
 
@@ -115,6 +115,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, received {text!r}")
     return value
 
 

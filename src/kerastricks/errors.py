@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _short(value: Any, limit: int = 400) -> str:
+def shorten(value: Any, limit: int = 400) -> str:
     """``value`` on one line, shortened at a word boundary (never mid-word) to about ``limit`` characters."""
     text = repr(value) if not isinstance(value, str) else value
     text = " ".join(text.split())
@@ -66,9 +66,9 @@ class UserError(Exception):
         if self.message:
             body.append(self.message)
         if self.expected is not None:
-            body.append(f"expected {_short(self.expected)}")
+            body.append(f"expected {shorten(self.expected)}")
         if self.received is not None:
-            body.append(f"received {_short(self.received)}")
+            body.append(f"received {shorten(self.received)}")
         elif self.expected is not None:
             body.append("received no value")
         text = ", ".join(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kerastricks.errors import RunDirError
+from kerastricks.errors import RunDirError, shorten
 
 
 def check_run(run_dir: str | Path) -> Any:
@@ -42,18 +42,24 @@ def check_resumable(run_dir: str | Path) -> Any:
 
 def evaluate_run(run_dir: str | Path, recipe: Any = None) -> dict[str, Any]:
     """Reload the run's recipe, data and best model; return its test metrics."""
+    from kerastricks.runtime import prepared
+
+    recipe = recipe if recipe is not None else check_run(run_dir)
+    with prepared(recipe.train, file=recipe.source):  # the trainer's runtime: threads, seed, determinism, policy
+        return _evaluate(Path(run_dir), recipe)
+
+
+def _evaluate(run_dir: Path, recipe: Any) -> dict[str, Any]:
     import keras
 
     from kerastricks.build import load_recipe_dataset
     from kerastricks.report import evaluate_model
     from kerastricks.rundir import MODEL_FILE
 
-    recipe = recipe if recipe is not None else check_run(run_dir)
-    run_dir = Path(run_dir)
     try:
         model = keras.saving.load_model(run_dir / MODEL_FILE)
     except Exception as exc:
-        raise RunDirError(f"cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+        raise RunDirError(f"cannot load model ({type(exc).__name__}: {shorten(str(exc), 120)})",
                           file=str(run_dir / MODEL_FILE)) from None
     dataset = load_recipe_dataset(recipe)
     expected_in, got_in = tuple(model.input_shape[1:]), tuple(dataset.input_shape)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from kerastricks._lazy import load_target
-from kerastricks.errors import ConfigError, UserError
+from kerastricks.errors import ConfigError, UserError, shorten
 
 T = TypeVar("T")
 
@@ -158,10 +158,10 @@ class Registry(Generic[T]):
         except UserError as exc:
             raise (exc.with_context(file=file) if file and not exc.file else exc) from None
         except (ValueError, TypeError) as exc:
-            message = " ".join(str(exc).split())
+            message = str(exc)
             arg = re.match(r"Argument `(\w+)`", message)
             key = f"{section}.{arg.group(1)}" if arg and arg.group(1) in opts else section
-            raise ConfigError(message[:300], file=file, key=key) from None
+            raise ConfigError(shorten(message, 300), file=file, key=key) from None
 
     def suggest(self, name: str) -> str | None:
         close = difflib.get_close_matches(normalize_name(name), list(self._entries), n=1, cutoff=0.5)

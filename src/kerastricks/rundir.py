@@ -62,7 +62,7 @@ def check_runs_root(root: str | Path, key: str = "--runs-root") -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise RunDirError("is a file, not a directory", file=str(parent), key=key,
-                                  expected="a directory for run directories")
+                                  expected="a directory for run directories", received="a file")
             break
     return root
 
@@ -73,5 +73,5 @@ def check_parent(path: str | Path, key: str = "--out") -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise RunDirError("a parent of the output directory is a file", file=str(parent), key=key,
-                                  expected="a directory", received=f"file {parent}")
+                                  expected="a directory", received="a file")
             return

@@ -47,9 +47,9 @@ def apply_backend(requested: str | None, *, file: str | None = None) -> str:
     from kerastricks._backend import installed
 
     if not installed(requested):
+        extra = "cpu" if requested == "tensorflow" else requested
         raise ConfigError("backend not installed", file=file, key="train.backend",
-                          expected=f"an installed backend (pip install \"kerastricks[{'cpu' if requested == 'tensorflow' else requested}]\")",
-                          received=requested)
+                          expected=f"an installed backend (pip install \"kerastricks[{extra}]\")", received=requested)
     os.environ["KERAS_BACKEND"] = requested
     return requested
 

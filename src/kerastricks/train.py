@@ -50,6 +50,7 @@ from kerastricks import io as kio
 # Re-exported for callers of the wave-1 trainer module.
 from kerastricks.build import Components, build_components, load_recipe_dataset  # noqa: F401
 from kerastricks.callbacks.checkpoints import model_state, restore_model
+from kerastricks.callbacks.divergence import all_finite
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import Recipe, metric_mode
 from kerastricks.report import evaluate_model, write_plots
@@ -282,7 +283,7 @@ class Trainer:
         if target_cb is not None:
             callbacks.append(target_cb)
         callbacks.append(best)
-        callbacks.append(_EpochEnd(lambda model_, epoch: None if guard.diverged else last_finite.take(model_, epoch)))
+        callbacks.append(_KeepLastFinite(last_finite, first_epoch))
         if run_dir is not None and train.tensorboard:
             # before the checkpoint: the points of every epoch it holds are on disk (see Trainer.resume)
             callbacks.append(EpochSummaries(run_dir / LOGS_DIR))
@@ -339,8 +340,10 @@ class Trainer:
             model.stop_training = False
             train_ds = parts.train_dataset(recipe, ctx, epoch)
             if self.verbose:
-                print(f"kerastricks: rolled back to epoch {epoch} with the learning rate x{recovery['lr_scale']:g} "
-                      f"({event['what']} was non-finite at epoch {event['epoch']})", file=sys.stderr)
+                start = f"the end of epoch {epoch}" if epoch else "the initial weights"
+                print(f"kerastricks: {event['what']} was non-finite at epoch {event['epoch']}: rolled back to "
+                      f"{start}, learning rate x{recovery['lr_scale']:g} (rollback {recovery['rollbacks']} of at "
+                      f"most {train.nan_retries})", file=sys.stderr)
         fit_wall = time.perf_counter() - segment_start
 
         # ---- finish: the best model by train.monitor; after_fit hooks start from it
@@ -348,6 +351,11 @@ class Trainer:
             model.set_weights(best.best_weights)
         for technique in techniques:
             technique.after_fit(model, ctx)
+        if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
+            recovery["stopped"] = True
+            recovery["message"] = "a model weight was non-finite after training; model.keras was not written"
+            raise Diverged(recovery["message"],
+                           self._diverged_report(recipe, runtime, ctx, recovery, logger, t0, wall_before))
         if run_dir is not None:
             with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
                 model.save(tmp)
@@ -413,15 +421,23 @@ class Trainer:
         return bool(state["extra"].get("stop_training", False))
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """Calls ``fn(model, epoch)`` at the end of every epoch."""
+class _KeepLastFinite(keras.callbacks.Callback):
+    """Keeps :class:`_LastFinite` current: the state before the first epoch, then every finite epoch end."""
 
-    def __init__(self, fn) -> None:
+    def __init__(self, last_finite: _LastFinite, first_epoch: int) -> None:
         super().__init__()
-        self.fn = fn
+        self.last_finite = last_finite
+        self.first_epoch = first_epoch
+
+    def on_train_begin(self, logs=None):
+        # The optimizer is built by now (fit builds before on_train_begin): a run that diverges in its
+        # first epoch rolls back to its initial weights and optimizer state.
+        if self.last_finite.snapshot is None and all_finite(self.model.get_weights()):
+            self.last_finite.take(self.model, self.first_epoch - 1)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.fn(self.model, epoch)
+        if self.last_finite.guard.diverged is None:
+            self.last_finite.take(self.model, epoch)
 
 
 def _scale_learning_rate(model, parts: Components, scale: float) -> None:

@@ -84,7 +84,9 @@ def _resolve_hints(fn: Callable) -> dict[str, Any]:
     """Parameter annotations of ``fn`` resolved one by one (the return annotation is never evaluated,
     so a builder annotated ``-> keras.Model`` does not import Keras when its options are validated)."""
     target = fn.__init__ if inspect.isclass(fn) else fn
-    raw = dict(getattr(inspect.unwrap(target), "__annotations__", {}) or getattr(target, "__annotations__", {}))
+    # A wrapper's own annotations first (``functools.wraps`` copies the wrapped function's, and a wrapper that
+    # adds options annotates them too); the wrapped function's when the wrapper has none.
+    raw = dict(getattr(target, "__annotations__", None) or getattr(inspect.unwrap(target), "__annotations__", {}))
     raw.pop("return", None)
     namespace = dict(getattr(inspect.unwrap(target), "__globals__", {}))
     namespace.setdefault("Optional", typing.Optional)
@@ -153,11 +155,18 @@ def _describe_expected(error: dict[str, Any]) -> str:
         return "a value " + bounds[etype].format(**ctx)
     if etype == "literal_error":
         return f"one of {ctx.get('expected', '')}"
-    if etype.endswith("_type") or etype.endswith("_parsing") or etype == "int_from_float":
+    if etype == "finite_number":
+        return "a finite number"
+    if etype == "too_short":
+        return f"at least {ctx.get('min_length')} values"
+    if etype == "too_long":
+        return f"at most {ctx.get('max_length')} values"
+    if etype.endswith("_type") or "_parsing" in etype or etype == "int_from_float":
         kind = etype.split("_")[0]
         return {"int": "an integer", "float": "a number", "bool": "true or false",
-                "string": "a string", "list": "a list", "dict": "a table"}.get(kind, kind)
-    return error.get("msg", "a valid value")
+                "string": "a string", "list": "a list", "tuple": "a list", "dict": "a table"}.get(kind, kind)
+    # pydantic's own wording ("Input should be a valid ...") reads as "expected a valid ..."
+    return str(error.get("msg", "a valid value")).removeprefix("Input should be ").removeprefix("Value error, ")
 
 
 def validate_options(

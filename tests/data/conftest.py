@@ -31,7 +31,7 @@ def mnist1d_reference():
 @pytest.fixture(scope="session")
 def mnist1d_cached(tmp_path_factory):
     """``(dataset, cache_dir)``: MNIST-1D loaded once through kerastricks into a session cache."""
-    from kerastricks.data.datasets import load_mnist1d
+    from kerastricks.data.sources.embedded import load_mnist1d
 
     cache = tmp_path_factory.mktemp("mnist1d-cache")
     with pytest.MonkeyPatch.context() as mp:

@@ -59,6 +59,7 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._train_start = time.perf_counter()
+        self._lr_fn = None  # traced again: a rollback between two fits replaces the optimizer's rate
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self._train_start if self._train_start else 0.0)

@@ -4,7 +4,8 @@
 >>> ds = load_dataset("mnist1d", validation_split=0.1)
 >>> train = make_tf_dataset(ds.x_train, ds.y_train, batch_size=64, shuffle=True, seed=0)
 
-Dataset loading, splitting and the registries need only NumPy; the pipeline
+Dataset loading, splitting and the registries need only NumPy (the loaders in
+:mod:`kerastricks.data.sources` are imported when a dataset is first used); the pipeline
 (:func:`make_tf_dataset`, :func:`echo`, :class:`ClassResampler`) needs TensorFlow
 and is imported on first access.
 """
@@ -22,7 +23,6 @@ from kerastricks.data.datasets import (
     DATASETS,
     TEST_SPLIT_SEED,
     cache_dir,
-    keras_datasets_dir,
     load_dataset,
     register_dataset,
     resolve_dataset,
@@ -33,6 +33,7 @@ _EXPORTS = {
     "AUGMENTATIONS": "kerastricks.data.augment:AUGMENTATIONS",
     "build_augmentation": "kerastricks.data.augment:build_augmentation",
     "echo": "kerastricks.data.echo:echo",
+    "keras_datasets_dir": "kerastricks.data.sources.keras_datasets:keras_datasets_dir",
     "PIPELINE_STAGES": "kerastricks.data.pipeline:PIPELINE_STAGES",
     "make_tf_dataset": "kerastricks.data.pipeline:make_tf_dataset",
     "steps_per_epoch": "kerastricks.data.pipeline:steps_per_epoch",

@@ -1,6 +1,6 @@
 """The in-memory :class:`Dataset` and the pure functions that prepare it.
 
-Every loader in :mod:`kerastricks.data.datasets` returns a :class:`Dataset` of
+Every loader registered in :mod:`kerastricks.data.datasets` returns a :class:`Dataset` of
 numpy arrays; :func:`split_validation` and :func:`normalize` then turn it into
 what training consumes. All math is plain numpy, so each step is tested
 against numpy written in the tests.
@@ -167,6 +167,11 @@ class Dataset:
             "num_classes": self.num_classes,
             "output_dim": self.output_dim,
         }
+
+
+def ensure_channel_axis(x: np.ndarray) -> np.ndarray:
+    """``(N, H, W)`` images -> ``(N, H, W, 1)``; other shapes unchanged."""
+    return x[..., None] if x.ndim == 3 else x
 
 
 def _rows(a: np.ndarray) -> int | str:

@@ -6,7 +6,9 @@ function whose keyword-only signature is its option schema: options from a
 recipe are validated against it (unknown keys and out-of-range values fail at
 once, naming ``data.<option>``) before anything heavy runs.
 
-Built-in names:
+Built-in names (the loaders live in :mod:`kerastricks.data.sources`, one module
+per kind of source, imported the first time a recipe or ``load_dataset`` uses
+one, so listing them imports nothing):
 
 - ``mnist1d``: MNIST-1D, generated offline by the ``mnist1d`` package and cached.
 - ``digits``: scikit-learn's bundled 8x8 digits.
@@ -34,30 +36,23 @@ Your own loader, usable by name in recipes:
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import inspect
 import json
 import logging
 import os
-import random
-import socket
 import tempfile
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_indices, split_validation
+from kerastricks.data.base import NORMALIZE_METHODS, Dataset, split_validation
 from kerastricks.data.base import normalize as normalize_dataset
 from kerastricks.errors import ConfigError, DataError
 from kerastricks.registry import Entry, Registry, normalize_name
-from kerastricks.validation import PositiveInt, validate_options
+from kerastricks.validation import validate_options
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +67,33 @@ TEST_SPLIT_SEED = 0
 
 PATH_SUFFIX = ":PATH"
 
-# Option types shared by several loaders.
-TaskOption = Literal["auto", "classification", "regression"]
-HoldOutFraction = Annotated[float, Field(gt=0, lt=1)]
-ColorMode = Literal["rgb", "grayscale", "rgba"]
-ImageSize = Annotated[tuple[PositiveInt, ...], Field(min_length=2, max_length=2)]
+_SOURCES = "kerastricks.data.sources"
+
+# name -> (loader as "module:attr", description): the built-in datasets, imported on first use.
+# A prefix form's path names a "file" or a "folder" (:data:`PATH_KINDS`), checked with the recipe.
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "mnist1d": (f"{_SOURCES}.embedded:load_mnist1d",
+                "MNIST-1D (Greydanus 2020): 10-class 1-D signals, generated offline; 4000 train / 1000 test "
+                "of length 40"),
+    "digits": (f"{_SOURCES}.embedded:load_digits",
+               "scikit-learn's bundled 8x8 handwritten digits, 10 classes; 1437 train / 360 test"),
+    "mnist": (f"{_SOURCES}.keras_datasets:load_mnist",
+              "MNIST handwritten digits via keras.datasets (28x28x1, 60000/10000)"),
+    "fashion_mnist": (f"{_SOURCES}.keras_datasets:load_fashion_mnist",
+                      "Fashion-MNIST via keras.datasets (28x28x1, 60000/10000)"),
+    "cifar10": (f"{_SOURCES}.keras_datasets:load_cifar10", "CIFAR-10 via keras.datasets (32x32x3, 50000/10000)"),
+    "cifar100": (f"{_SOURCES}.keras_datasets:load_cifar100",
+                 "CIFAR-100 via keras.datasets (32x32x3, 50000/10000)"),
+    "npz:PATH": (f"{_SOURCES}.files:load_npz",
+                 "arrays x_train, y_train, x_test, y_test in a .npz file (classification or regression)"),
+    "csv:PATH": (f"{_SOURCES}.files:load_csv",
+                 "a CSV file with a header row and a label column; numeric features"),
+    "folder:PATH": (f"{_SOURCES}.files:load_folder",
+                    "image folders, one sub-folder per class (optionally under train/ and test/)"),
+}
 
 _CACHE_FORMAT = 1
+"""Version of the cache files' layout; part of every cache key."""
 
 
 # --------------------------------------------------------------------------- #
@@ -107,8 +122,17 @@ def register_dataset(name: str, *, description: str) -> Callable[[Loader], Loade
         ... def load_toy(*, n: PositiveInt = 100) -> Dataset:
         ...     ...
     """
-    prefix = name.upper().endswith(PATH_SUFFIX)
-    return DATASETS.register(name, description=description, prefix=prefix)
+    return DATASETS.register(name, description=description, prefix=_is_prefix(name))
+
+
+def _is_prefix(name: str) -> bool:
+    return name.upper().endswith(PATH_SUFFIX)
+
+
+PATH_KINDS = {"npz:PATH": "file", "csv:PATH": "file", "folder:PATH": "folder"}
+
+for _name, (_target, _description) in _BUILTIN.items():
+    DATASETS.register(_name, _target, description=_description, prefix=_is_prefix(_name), path=PATH_KINDS.get(_name))
 
 
 def cache_dir() -> Path:
@@ -123,6 +147,51 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("kerastricks"))
+
+
+def cache_path(kind: str, options: dict[str, Any]) -> Path:
+    """``cache_dir()/datasets/<kind>-<hash>.npz``: where the arrays generated with ``options`` are cached.
+
+    The hash covers ``options`` (include the generator's version in them) and
+    the cache layout version, so a change of either misses the cache.
+    """
+    text = json.dumps({**options, "format": _CACHE_FORMAT}, sort_keys=True, default=str)
+    return cache_dir() / "datasets" / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.npz"
+
+
+def read_cache(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """Arrays from a cache file, or ``None`` when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in keys}
+        if len(arrays[keys[0]]) != len(arrays[keys[1]]):
+            raise ValueError("inconsistent lengths")
+        return arrays
+    except Exception as exc:  # any damage: regenerate instead of failing
+        logger.warning("ignoring unreadable cache file %s (%s); regenerating", path, exc)
+        return None
+
+
+def write_cache(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Write ``arrays`` to ``path`` atomically (temp file + rename); ``False`` on failure."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return True
+    except OSError as exc:  # a read-only cache only costs time
+        logger.warning("could not write cache file %s (%s)", path, exc)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        return False
 
 
 def resolve_dataset(name: str, *, file: str | None = None) -> tuple[Entry[Loader], str | None]:
@@ -153,6 +222,28 @@ def resolve_dataset(name: str, *, file: str | None = None) -> tuple[Entry[Loader
             err.message, file=file, key=err.key, expected=err.expected, received=err.received, hint=hint
         ) from None
     return entry, None
+
+
+def existing_path(path: str, kind: str) -> Path:
+    """``path`` as a ``Path`` if it is an existing ``kind`` (``"file"`` or ``"folder"``), else ``DataError``
+    naming it (relative paths start at the working directory)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        hint = None if p.is_absolute() else f"relative paths start at {os.getcwd()}"
+        raise DataError(f"{'image folder' if kind == 'folder' else 'file'} not found", file=path, hint=hint)
+    if kind == "file" and not p.is_file():
+        raise DataError("not a file", file=path, expected="a file", received="a directory")
+    if kind == "folder" and not p.is_dir():
+        raise DataError("not a folder", file=path, expected="a folder of class sub-folders", received="a file")
+    return p
+
+
+def check_dataset_path(entry: Entry[Loader], path: str) -> None:
+    """Raise ``DataError`` if the path of a built-in prefix form (``npz:PATH``...) is missing: recipes check
+    it when validated, before anything heavy runs. Loaders registered by users check their own paths."""
+    kind = entry.meta.get("path")
+    if kind is not None:
+        existing_path(path, kind)
 
 
 def _file_hint(name: str) -> str | None:
@@ -276,11 +367,11 @@ def check_usable(ds: Dataset, *, source: str) -> None:
                                 + (" ..." if len(rows) > 5 else ""))
         if ds.task == "classification" and y is not None and len(y):
             labels = np.asarray(y)
-            if labels.ndim == 1 and np.issubdtype(labels.dtype, np.number):
-                if labels.min() < 0 or labels.max() >= ds.num_classes:
-                    raise DataError(f"{split} labels outside 0..{ds.num_classes - 1}", file=source,
-                                    key=f"y_{split}", expected=f"integer labels in [0, {ds.num_classes})",
-                                    received=f"labels from {labels.min()} to {labels.max()}")
+            if (labels.ndim == 1 and np.issubdtype(labels.dtype, np.number)
+                    and (labels.min() < 0 or labels.max() >= ds.num_classes)):
+                raise DataError(f"{split} labels outside 0..{ds.num_classes - 1}", file=source,
+                                key=f"y_{split}", expected=f"integer labels in [0, {ds.num_classes})",
+                                received=f"labels from {labels.min()} to {labels.max()}")
     if ds.task == "classification":
         present = np.unique(np.asarray(ds.y_train))
         if len(present) < 2 or (ds.num_classes or 0) < 2:
@@ -310,836 +401,17 @@ def _long_tailed(ds: Dataset, options: dict[str, Any], seed: int, file: str | No
     )
 
 
-# --------------------------------------------------------------------------- #
-# Shared helpers
-# --------------------------------------------------------------------------- #
-
-
-def _cwd_hint(path: str) -> str | None:
-    return None if Path(path).expanduser().is_absolute() else f"relative paths start at {os.getcwd()}"
-
-
-def _existing_file(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError("file not found", file=path, hint=_cwd_hint(path))
-    if not p.is_file():
-        raise DataError("not a file", file=path, expected="a file", received="a directory")
-    return p
-
-
-def _add_channel_axis(x: np.ndarray) -> np.ndarray:
-    """``(N, H, W)`` images -> ``(N, H, W, 1)``; other shapes unchanged."""
-    return x[..., None] if x.ndim == 3 else x
-
-
-def _is_integral(y: np.ndarray) -> bool:
-    if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
-        return True
-    if not np.issubdtype(y.dtype, np.floating):
-        return False
-    return bool(np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0))
-
-
-def _is_one_hot(y: np.ndarray) -> bool:
-    return (
-        y.ndim == 2
-        and y.shape[1] >= 2
-        and bool(np.all((y == 0) | (y == 1)))
-        and bool(np.all(y.sum(axis=1) == 1))
-    )
-
-
-def _resolve_targets(
-    y_train: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    task: str,
-    num_classes: int | None,
-    file: str,
-) -> tuple[np.ndarray, np.ndarray, str, int | None, list[str] | None]:
-    """Decide the task and turn targets into labels (classification) or floats.
-
-    One-hot ``(N, C)`` targets become labels; ``(N, 1)`` labels are flattened;
-    ``task="auto"`` picks classification for integer-valued labels.
-    """
-    width = None
-    one_hot = _is_one_hot(y_train) and _is_one_hot(y_test) and y_train.shape[1] == y_test.shape[1]
-    if task != "regression" and one_hot:
-        width = y_train.shape[1]
-        y_train, y_test = y_train.argmax(axis=1), y_test.argmax(axis=1)
-        task = "classification"
-    elif task != "regression" and y_train.ndim == 2 and y_train.shape[1] == 1 and y_test.shape[1:] == (1,):
-        y_train, y_test = y_train[:, 0], y_test[:, 0]
-    if task == "auto":
-        integral = y_train.ndim == 1 and _is_integral(y_train) and _is_integral(y_test)
-        task = "classification" if integral else "regression"
-    if task == "regression":
-        return y_train, y_test, task, None, None
-    if y_train.ndim != 1 or y_test.ndim != 1:
-        raise DataError(
-            "classification labels must be 1-D integers or one-hot rows",
-            file=file,
-            received=f"y_train shape {tuple(y_train.shape)}",
-        )
-    if not (_is_integral(y_train) and _is_integral(y_test)):
-        raise DataError(
-            "classification labels must be integers", file=file, received=f"dtype {y_train.dtype}"
-        )
-    low = min(y_train.min(initial=0), y_test.min(initial=0))
-    if low < 0:
-        raise DataError("classification labels must be >= 0", file=file, received=f"label {int(low)}")
-    needed = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
-    needed = max(needed, width or 0)
-    if num_classes is None:
-        num_classes = needed
-    elif num_classes < needed:
-        raise DataError(
-            f"labels go up to {needed - 1}",
-            file=file,
-            key="data.num_classes",
-            expected=f">= {needed}",
-            received=num_classes,
-        )
-    return y_train, y_test, task, int(num_classes), [str(i) for i in range(num_classes)]
-
-
-def _options_hash(options: dict[str, Any]) -> str:
-    text = json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _read_cache(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
-    """Arrays from a cache file, or ``None`` when absent or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in keys}
-        if len(arrays[keys[0]]) != len(arrays[keys[1]]):
-            raise ValueError("inconsistent lengths")
-        return arrays
-    except Exception as exc:  # any damage: regenerate instead of failing
-        logger.warning("ignoring unreadable cache file %s (%s); regenerating", path, exc)
-        return None
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> bool:
-    """Write ``arrays`` to ``path`` atomically (temp file + rename); ``False`` on failure."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return True
-    except OSError as exc:  # a read-only cache only costs time
-        logger.warning("could not write cache file %s (%s)", path, exc)
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-        return False
-
-
-@contextlib.contextmanager
-def _preserved_global_rng() -> Iterator[None]:
-    """Restore Python's and numpy's global RNG state (generators that reseed them)."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-
-
-# --------------------------------------------------------------------------- #
-# Embedded datasets
-# --------------------------------------------------------------------------- #
-
-_MNIST1D_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-@register_dataset(
-    "mnist1d",
-    description="MNIST-1D (Greydanus 2020): 10-class 1-D signals, generated offline; "
-    "4000 train / 1000 test of length 40",
-)
-def load_mnist1d(
-    *,
-    num_samples: Annotated[int, Field(ge=20)] = 5000,
-    seed: int = 42,
-    length: PositiveInt = 40,
-) -> Dataset:
-    """MNIST-1D, generated with the ``mnist1d`` package and cached on disk.
-
-    The package's own generator (``make_dataset(get_dataset_args())``) with
-    three arguments exposed; everything else keeps the package defaults
-    (80/20 train/test split, templates, noise). The package already centers
-    and scales the signals, so ``normalize="auto"`` leaves them as they are.
-    Generation (~4 s for 5000 samples) runs once per option set: the arrays are
-    cached in ``cache_dir()/datasets/mnist1d-<hash>.npz``, written atomically;
-    an unreadable cache file is regenerated. The global ``random`` / numpy RNG
-    state, which the generator reseeds, is restored afterwards.
-
-    Args:
-        num_samples: Total samples (train + test), >= 20, rounded down to a
-            multiple of 10 (equal per class); default 5000 gives 4000 train /
-            1000 test.
-        seed: Generator seed (package default 42).
-        length: Signal length (``final_seq_length``), default 40.
-
-    Returns:
-        Inputs of shape ``(N, length, 1)`` (channels last, for Conv1D / GRU),
-        labels 0..9.
-
-    Reference:
-        Greydanus, S. and Kobak, D. (2020/2024). Scaling Down Deep Learning with
-        MNIST-1D. arXiv:2011.14439.
-    """
-    import mnist1d
-    import mnist1d.data as mnist1d_data
-
-    options = {"num_samples": num_samples, "seed": seed, "length": length}
-    version = getattr(mnist1d, "__version__", None) or _package_version("mnist1d")
-    key = _options_hash({**options, "format": _CACHE_FORMAT, "mnist1d": version})
-    path = cache_dir() / "datasets" / f"mnist1d-{key}.npz"
-    arrays = _read_cache(path, _MNIST1D_KEYS)
-    cache_hit = arrays is not None
-    if arrays is None:
-        args = mnist1d_data.get_dataset_args()
-        args.num_samples = num_samples
-        args.seed = seed
-        args.final_seq_length = length
-        with _preserved_global_rng():
-            raw = mnist1d_data.make_dataset(args)
-        arrays = {
-            "x_train": raw["x"], "y_train": raw["y"], "x_test": raw["x_test"], "y_test": raw["y_test"]
-        }
-        _write_cache(path, arrays)
-    return Dataset(
-        name="mnist1d",
-        x_train=arrays["x_train"][..., None],
-        y_train=arrays["y_train"],
-        x_val=None,
-        y_val=None,
-        x_test=arrays["x_test"][..., None],
-        y_test=arrays["y_test"],
-        task="classification",
-        num_classes=10,
-        class_names=[str(i) for i in range(10)],
-        meta={
-            "source": "mnist1d package (generated offline)",
-            "options": options,
-            "cache_path": str(path),
-            "cache_hit": cache_hit,
-            "default_normalize": "none",
-        },
-    )
-
-
-def _package_version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-@register_dataset(
-    "digits",
-    description="scikit-learn's bundled 8x8 handwritten digits, 10 classes; 1437 train / 360 test",
-)
-def load_digits() -> Dataset:
-    """scikit-learn's bundled digits as ``(8, 8, 1)`` images in ``[0, 1]``.
-
-    Pixel values 0..16 are divided by 16. The test set is a fixed stratified
-    20% (``ceil(0.2 * 1797) = 360`` images, seed :data:`TEST_SPLIT_SEED`),
-    leaving 1437 for training.
-    """
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[..., None]
-    y = bunch.target.astype(np.int32)
-    train, test = split_indices(y, 0.2, TEST_SPLIT_SEED, stratify=True)
-    return Dataset(
-        name="digits",
-        x_train=x[train], y_train=y[train], x_val=None, y_val=None, x_test=x[test], y_test=y[test],
-        task="classification",
-        num_classes=10,
-        class_names=[str(i) for i in range(10)],
-        meta={
-            "source": "sklearn.datasets.load_digits",
-            "test_fraction": 0.2,
-            "test_seed": TEST_SPLIT_SEED,
-            "default_normalize": "none",
-        },
-    )
-
-
-# --------------------------------------------------------------------------- #
-# keras.datasets
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class _KerasSource:
-    files: tuple[str, ...]  # all present under <keras home>/datasets = cached
-    origin: str  # probed before a download, so a dead network fails fast
-    class_names: tuple[str, ...] | None = None
-
-
-_GCS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-_KERAS_SOURCES = {
-    "mnist": _KerasSource(("mnist.npz",), _GCS + "mnist.npz", tuple(str(i) for i in range(10))),
-    "fashion_mnist": _KerasSource(
-        tuple(
-            f"fashion-mnist/{f}"
-            for f in (
-                "train-labels-idx1-ubyte.gz",
-                "train-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte.gz",
-                "t10k-images-idx3-ubyte.gz",
-            )
-        ),
-        _GCS + "train-labels-idx1-ubyte.gz",
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    ),
-    "cifar10": _KerasSource(
-        ("cifar-10-batches-py-target_archive",),
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    ),
-    "cifar100": _KerasSource(
-        ("cifar-100-python-target_archive",), "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
-    ),
-}
-
-PROBE_TIMEOUT_S = 5.0
-"""Seconds to wait for a connection to a dataset's server before giving up."""
-
-
-def keras_datasets_dir() -> Path:
-    """Where ``keras.datasets`` keeps downloads: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``.
-
-    Like Keras, falls back to ``/tmp/.keras`` when the home is not writable.
-    """
-    home = os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras"))
-    if not os.access(home, os.W_OK):
-        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
-    return Path(home) / "datasets"
-
-
-def _probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
-    """``"reachable"``, ``"unreachable"`` (fails fast) or ``"timeout"`` (would hang)."""
-    if urllib.request.getproxies():
-        return "reachable"  # a proxy decides; let the download try
-    host = urlsplit(url).hostname
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except TimeoutError:
-        return "timeout"
-    except OSError:
-        return "unreachable"
-    return "reachable"
-
-
-def _keras_offline_error(name: str, reason: str | None = None) -> DataError:
-    where = keras_datasets_dir()
-    why = f" ({reason})" if reason else ""
-    return DataError(
-        f"dataset '{name}' is not in the Keras cache and cannot be downloaded{why}; "
-        "supply it offline as npz:PATH with arrays x_train, y_train, x_test, y_test "
-        f"(Keras looks in ~/.keras/datasets, or $KERAS_HOME/datasets; here {where})"
-    )
-
-
-def _load_keras(name: str, **kwargs: Any) -> Dataset:
-    """Load ``keras.datasets.<name>`` without ever hanging on a dead network.
-
-    A cached copy loads directly. Otherwise the server is probed first
-    (:data:`PROBE_TIMEOUT_S`); a connection that would hang fails at once,
-    and any failure of the download itself becomes one :class:`DataError`.
-    """
-    import keras
-
-    source = _KERAS_SOURCES[name]
-    cached = all((keras_datasets_dir() / f).exists() for f in source.files)
-    if not cached and _probe(source.origin) == "timeout":
-        raise _keras_offline_error(name, f"no answer from {urlsplit(source.origin).hostname}")
-    try:
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data(**kwargs)
-    except Exception as exc:  # download, checksum or unpacking failure
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise _keras_offline_error(name, reason) from None
-    names = list(source.class_names) if source.class_names else None
-    y_train = np.asarray(y_train).reshape(-1)
-    y_test = np.asarray(y_test).reshape(-1)
-    num_classes = len(names) if names else int(max(y_train.max(), y_test.max())) + 1
-    return Dataset(
-        name=name,
-        x_train=_add_channel_axis(np.asarray(x_train)),
-        y_train=y_train,
-        x_val=None,
-        y_val=None,
-        x_test=_add_channel_axis(np.asarray(x_test)),
-        y_test=y_test,
-        task="classification",
-        num_classes=num_classes,
-        class_names=names or [str(i) for i in range(num_classes)],
-        meta={
-            "source": f"keras.datasets.{name}",
-            "load_options": kwargs,
-            "keras_cache": str(keras_datasets_dir()),
-            "default_normalize": "scale255",
-        },
-    )
-
-
-@register_dataset("mnist", description="MNIST handwritten digits via keras.datasets (28x28x1, 60000/10000)")
-def load_mnist() -> Dataset:
-    """MNIST from ``keras.datasets`` (Keras cache or download); ``(28, 28, 1)`` uint8 -> scale255."""
-    return _load_keras("mnist")
-
-
-@register_dataset("fashion_mnist", description="Fashion-MNIST via keras.datasets (28x28x1, 60000/10000)")
-def load_fashion_mnist() -> Dataset:
-    """Fashion-MNIST from ``keras.datasets``; ``(28, 28, 1)`` uint8 -> scale255."""
-    return _load_keras("fashion_mnist")
-
-
-@register_dataset("cifar10", description="CIFAR-10 via keras.datasets (32x32x3, 50000/10000)")
-def load_cifar10() -> Dataset:
-    """CIFAR-10 from ``keras.datasets``; ``(32, 32, 3)`` uint8 -> scale255."""
-    return _load_keras("cifar10")
-
-
-@register_dataset("cifar100", description="CIFAR-100 via keras.datasets (32x32x3, 50000/10000)")
-def load_cifar100(*, label_mode: Literal["fine", "coarse"] = "fine") -> Dataset:
-    """CIFAR-100 from ``keras.datasets``; ``(32, 32, 3)`` uint8 -> scale255.
-
-    Args:
-        label_mode: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses).
-    """
-    return _load_keras("cifar100", label_mode=label_mode)
-
-
-# --------------------------------------------------------------------------- #
-# User files
-# --------------------------------------------------------------------------- #
-
-_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-@register_dataset(
-    "npz:PATH",
-    description="arrays x_train, y_train, x_test, y_test in a .npz file (classification or regression)",
-)
-def load_npz(
-    path: str,
-    *,
-    task: TaskOption = "auto",
-    num_classes: PositiveInt | None = None,
-    add_channel_axis: bool = True,
-) -> Dataset:
-    """Arrays ``x_train, y_train, x_test, y_test`` from a ``.npz`` file (other keys ignored).
-
-    Targets: integer labels mean classification with ``max + 1`` classes (or
-    ``num_classes``); one-hot rows are turned into labels; non-integer floats
-    mean regression. ``(N, H, W)`` images get a channel axis; flat ``(N, F)``
-    inputs stay as given. ``normalize="auto"`` scales uint8 inputs by 1/255
-    and standardizes anything else.
-
-    Args:
-        path: The ``.npz`` file, relative to the working directory.
-        task: ``"auto"``, ``"classification"`` or ``"regression"``.
-        num_classes: Number of classes when some never occur (>= max label + 1).
-        add_channel_axis: Turn 3-D ``(N, H, W)`` inputs into ``(N, H, W, 1)``;
-            set ``false`` for ``(N, steps, features)`` sequences.
-
-    Raises:
-        DataError: missing file, not an npz archive, missing array, mismatched
-            lengths or shapes, unusable labels; the message names the file.
-    """
-    p = _existing_file(path)
-    try:
-        archive = np.load(p, allow_pickle=False)
-    except Exception as exc:
-        raise DataError("not a readable .npz archive", file=path, received=_reason(exc)) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(
-            "not an .npz archive",
-            file=path,
-            expected=f"arrays {', '.join(_NPZ_KEYS)}",
-            received="a single .npy array",
-        )
-    with archive:
-        found = list(archive.files)
-        arrays = {}
-        for key in _NPZ_KEYS:
-            if key not in found:
-                raise DataError(
-                    f"missing array '{key}'",
-                    file=path,
-                    expected=f"arrays {', '.join(_NPZ_KEYS)}",
-                    received=f"arrays {', '.join(found) or '(none)'}",
-                )
-            try:
-                arrays[key] = np.asarray(archive[key])
-            except Exception as exc:
-                raise DataError(f"array '{key}' cannot be read", file=path, received=_reason(exc)) from None
-    x_train, y_train, x_test, y_test = (arrays[k] for k in _NPZ_KEYS)
-    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-            raise DataError(
-                f"x_{split} and y_{split} differ in length",
-                file=path,
-                received=f"x_{split} shape {x.shape}, y_{split} shape {y.shape}",
-            )
-        if not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
-            raise DataError(f"x_{split} is not numeric", file=path, received=f"dtype {x.dtype}")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(
-            "x_train and x_test samples differ in shape",
-            file=path,
-            received=f"{x_train.shape[1:]} and {x_test.shape[1:]}",
-        )
-    if y_train.shape[1:] != y_test.shape[1:]:
-        raise DataError(
-            "y_train and y_test differ in shape",
-            file=path,
-            received=f"{y_train.shape[1:]} and {y_test.shape[1:]}",
-        )
-    default_normalize = "scale255" if x_train.dtype == np.uint8 else "standard"
-    y_train, y_test, task, num_classes, class_names = _resolve_targets(
-        y_train, y_test, task=task, num_classes=num_classes, file=path
-    )
-    if x_train.ndim == 1:
-        x_train, x_test = x_train[:, None], x_test[:, None]
-    elif add_channel_axis:
-        x_train, x_test = _add_channel_axis(x_train), _add_channel_axis(x_test)
-    return Dataset(
-        name=f"npz:{path}",
-        x_train=x_train, y_train=y_train, x_val=None, y_val=None, x_test=x_test, y_test=y_test,
-        task=task,
-        num_classes=num_classes,
-        class_names=class_names,
-        meta={
-            "source": "npz",
-            "path": str(Path(path).expanduser().resolve()),
-            "default_normalize": default_normalize,
-        },
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:160] if text else type(exc).__name__
-
-
-@register_dataset(
-    "csv:PATH",
-    description="a CSV file with a header row and a label column; numeric features",
-)
-def load_csv(
-    path: str,
-    *,
-    label_column: str = "label",
-    task: TaskOption = "auto",
-    test_fraction: HoldOutFraction = 0.2,
-) -> Dataset:
-    """A table of numeric features with one label column, read with the ``csv`` module.
-
-    Every column except ``label_column`` is a feature and must hold finite
-    numbers. With ``task="auto"``, integer labels mean classification (labels
-    used as given; negative ones are mapped in sorted order), other numbers
-    mean regression, and any non-numeric label means classification with
-    class names sorted alphabetically. A stratified (for classification) test
-    set of ``test_fraction`` is split off with seed :data:`TEST_SPLIT_SEED`.
-    ``normalize="auto"`` standardizes the features.
-
-    Args:
-        path: The ``.csv`` file (comma-separated, first row is the header).
-        label_column: Name of the target column, default ``"label"``.
-        task: ``"auto"``, ``"classification"`` or ``"regression"``.
-        test_fraction: Share of rows held out for testing, in ``(0, 1)``.
-
-    Raises:
-        DataError: missing file, no such label column (the available columns
-            are listed), ragged rows, or a non-numeric cell (line and column named).
-    """
-    p = _existing_file(path)
-    try:
-        with open(p, newline="", encoding="utf-8-sig") as f:
-            header, rows, labels, lines = _read_csv_rows(csv.reader(f), label_column, path)
-    except UnicodeDecodeError as exc:
-        raise DataError("not a UTF-8 text file", file=path, received=_reason(exc)) from None
-    except csv.Error as exc:
-        raise DataError("malformed CSV", file=path, received=_reason(exc)) from None
-    features = [c for c in header if c != label_column]
-    x = _parse_features(rows, lines, features, path)
-    y, task, num_classes, class_names = _parse_labels(labels, lines, task, label_column, path)
-    classification = task == "classification"
-    train, test = split_indices(y, test_fraction, TEST_SPLIT_SEED, stratify=classification)
-    return Dataset(
-        name=f"csv:{path}",
-        x_train=x[train], y_train=y[train], x_val=None, y_val=None, x_test=x[test], y_test=y[test],
-        task=task,
-        num_classes=num_classes,
-        class_names=class_names,
-        meta={
-            "source": "csv",
-            "path": str(p.resolve()),
-            "features": features,
-            "label_column": label_column,
-            "test_fraction": float(test_fraction),
-            "test_seed": TEST_SPLIT_SEED,
-            "default_normalize": "standard",
-        },
-    )
-
-
-def _read_csv_rows(
-    reader: Any, label_column: str, path: str
-) -> tuple[list[str], list[list[str]], list[str], list[int]]:
-    header = next(reader, None)
-    if not header:
-        raise DataError("empty file", file=path, expected="a header row")
-    header = [h.strip() for h in header]
-    if label_column not in header:
-        raise DataError(
-            f"no column '{label_column}' in the header",
-            file=path,
-            key="data.label_column",
-            expected=f"one of {', '.join(header)}",
-            received=label_column,
-        )
-    if len(header) < 2:
-        raise DataError(
-            "no feature columns besides the label", file=path, received=f"columns {', '.join(header)}"
-        )
-    li = header.index(label_column)
-    rows, labels, lines = [], [], []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
-        if len(row) != len(header):
-            raise DataError(
-                f"line {reader.line_num}: {len(row)} cells for {len(header)} columns", file=path
-            )
-        labels.append(row[li].strip())
-        rows.append(row[:li] + row[li + 1 :])
-        lines.append(reader.line_num)
-    if not rows:
-        raise DataError("no data rows after the header", file=path)
-    return header, rows, labels, lines
-
-
-def _parse_features(rows: list[list[str]], lines: list[int], features: list[str], path: str) -> np.ndarray:
-    try:
-        x = np.array(rows, dtype=np.float64)
-        bad = None if np.all(np.isfinite(x)) else np.argwhere(~np.isfinite(x))[0]
-    except ValueError:
-        bad = None
-        for i, row in enumerate(rows):
-            for j, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    bad = (i, j)
-                    break
-            if bad is not None:
-                break
-    if bad is not None:
-        i, j = int(bad[0]), int(bad[1])
-        raise DataError(
-            f"line {lines[i]}, column '{features[j]}': not a finite number",
-            file=path,
-            received=repr(rows[i][j]),
-        )
-    return x
-
-
-def _parse_labels(
-    labels: list[str], lines: list[int], task: str, column: str, path: str
-) -> tuple[np.ndarray, str, int | None, list[str] | None]:
-    for i, label in enumerate(labels):
-        if not label:
-            raise DataError(f"line {lines[i]}, column '{column}': empty label", file=path)
-    ints = _parse_all(labels, int)
-    if task == "regression" or (task == "auto" and ints is None and _parse_all(labels, float) is not None):
-        values = _parse_all(labels, float)
-        if values is None:
-            i = next(i for i, s in enumerate(labels) if _parse_all([s], float) is None)
-            raise DataError(
-                f"line {lines[i]}, column '{column}': regression target is not a number",
-                file=path,
-                received=repr(labels[i]),
-            )
-        return np.asarray(values, np.float32), "regression", None, None
-    if ints is not None:
-        y = np.asarray(ints, np.int64)
-        if y.min() >= 0:
-            num_classes = int(y.max()) + 1
-            return y.astype(np.int32), "classification", num_classes, [str(i) for i in range(num_classes)]
-        uniq, y = np.unique(y, return_inverse=True)
-        return y.astype(np.int32), "classification", len(uniq), [str(v) for v in uniq]
-    names = sorted(set(labels))
-    y = np.searchsorted(np.asarray(names), np.asarray(labels))
-    return y.astype(np.int32), "classification", len(names), names
-
-
-def _parse_all(values: list[str], kind: type) -> list[Any] | None:
-    try:
-        return [kind(v) for v in values]
-    except ValueError:
-        return None
-
-
-@register_dataset(
-    "folder:PATH",
-    description="image folders, one sub-folder per class (optionally under train/ and test/)",
-)
-def load_folder(
-    path: str,
-    *,
-    image_size: ImageSize = (32, 32),
-    color_mode: ColorMode = "rgb",
-    test_fraction: HoldOutFraction = 0.2,
-) -> Dataset:
-    """Images in class sub-folders, read with ``keras.utils.image_dataset_from_directory``.
-
-    Layouts: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` give the two
-    splits; otherwise ``PATH/<class>/*`` is split with a stratified test set of
-    ``test_fraction`` (seed :data:`TEST_SPLIT_SEED`). Class names are the
-    folder names, in sorted order. Images are resized to ``image_size`` and
-    loaded into memory as float32 in ``[0, 255]`` (``normalize="auto"``
-    scales them by 1/255), so this is for data that fits in memory.
-
-    Args:
-        path: The image folder.
-        image_size: ``[height, width]`` every image is resized to, default ``[32, 32]``.
-        color_mode: ``"rgb"`` (3 channels), ``"grayscale"`` (1) or ``"rgba"`` (4).
-        test_fraction: Share held out for testing in the single-folder layout.
-
-    Raises:
-        DataError: missing folder, no images, unreadable image, or class
-            folders of ``test/`` that differ from those of ``train/`` (a test
-            class with no folder in ``train/`` would otherwise be dropped).
-    """
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataError("image folder not found", file=path, hint=_cwd_hint(path))
-    read = dict(image_size=tuple(image_size), color_mode=color_mode)
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train_classes, test_classes = _class_folders(root / "train"), _class_folders(root / "test")
-        if train_classes != test_classes:
-            raise DataError(
-                "class folders of test/ differ from those of train/",
-                file=str(root / "test"),
-                expected=", ".join(train_classes) or "(none)",
-                received=", ".join(test_classes) or "(none)",
-            )
-        x_train, y_train, names = _read_image_dir(root / "train", None, **read)
-        x_test, y_test, _ = _read_image_dir(root / "test", names, **read)
-        layout = "train/test"
-        split_meta = {}
-    else:
-        x, y, names = _read_image_dir(root, None, **read)
-        train, test = split_indices(y, test_fraction, TEST_SPLIT_SEED, stratify=True)
-        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
-        layout = "single"
-        split_meta = {"test_fraction": float(test_fraction), "test_seed": TEST_SPLIT_SEED}
-    return Dataset(
-        name=f"folder:{path}",
-        x_train=x_train, y_train=y_train, x_val=None, y_val=None, x_test=x_test, y_test=y_test,
-        task="classification",
-        num_classes=len(names),
-        class_names=names,
-        meta={
-            "source": "folder",
-            "path": str(root.resolve()),
-            "layout": layout,
-            "image_size": list(image_size),
-            "color_mode": color_mode,
-            "default_normalize": "scale255",
-            **split_meta,
-        },
-    )
-
-
-def _class_folders(directory: Path) -> list[str]:
-    """Sub-folder names as Keras infers classes from them (sorted, no hidden ones)."""
-    return sorted(d.name for d in directory.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _read_image_dir(
-    directory: Path, class_names: list[str] | None, *, image_size: tuple[int, int], color_mode: str
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    import keras
-    import tensorflow as tf
-
-    try:
-        ds = keras.utils.image_dataset_from_directory(
-            str(directory),
-            labels="inferred",
-            label_mode="int",
-            class_names=class_names,
-            color_mode=color_mode,
-            batch_size=256,
-            image_size=image_size,
-            shuffle=False,
-            verbose=False,
-        )
-    except (ValueError, OSError) as exc:
-        if "No images found" in str(exc):
-            raise DataError(
-                "no images found",
-                file=str(directory),
-                expected="one sub-folder per class holding .png/.jpg/.jpeg/.bmp/.gif files",
-            ) from None
-        raise DataError("cannot read image folder", file=str(directory), received=_reason(exc)) from None
-    xs, ys = [], []
-    try:
-        for xb, yb in ds.as_numpy_iterator():
-            xs.append(xb)
-            ys.append(yb)
-    except tf.errors.OpError:
-        bad = _first_undecodable(ds.file_paths)
-        raise DataError(
-            "cannot decode image", file=bad or str(directory), expected="PNG, JPEG, GIF or BMP"
-        ) from None
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int32), list(ds.class_names)
-
-
-def _first_undecodable(paths: list[str]) -> str | None:
-    import tensorflow as tf
-
-    for p in paths:
-        try:
-            tf.io.decode_image(tf.io.read_file(p), expand_animations=False)
-        except tf.errors.OpError:
-            return p
-    return None
-
-
 __all__ = [
     "DATASETS",
-    "PROBE_TIMEOUT_S",
     "TEST_SPLIT_SEED",
     "cache_dir",
-    "keras_datasets_dir",
-    "load_csv",
+    "cache_path",
+    "check_dataset_path",
+    "check_usable",
+    "existing_path",
     "load_dataset",
-    "load_digits",
-    "load_folder",
-    "load_mnist1d",
-    "load_npz",
+    "read_cache",
     "register_dataset",
     "resolve_dataset",
+    "write_cache",
 ]

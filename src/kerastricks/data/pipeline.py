@@ -179,7 +179,11 @@ def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batc
     while len(parts) > 1:  # a balanced tree of concatenations: depth log2(epochs)
         parts = [parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
-    return parts[0]
+    # Endless, so `fit(steps_per_epoch=...)` never sees a known end: Keras 3.15 counts whole
+    # `steps_per_execution` chunks against a finite dataset's length and, when the chunk size does
+    # not divide the steps per epoch, skips the last steps of the last epoch ("Your input ran out of
+    # data"). The repeated tail is never read: fit stops after epochs x steps_per_epoch batches.
+    return parts[0].repeat()
 
 
 def _finish(ds: tf.data.Dataset, threads: int | None) -> tf.data.Dataset:

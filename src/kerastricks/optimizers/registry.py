@@ -94,7 +94,8 @@ _ENTRIES: dict[str, tuple[str, str, dict[str, Any]]] = {
                   {"learning_rate": None, "beta_1": None, "decay_rate": 0.8, "epsilon_1": 1e-30, "epsilon_2": 0.001,
                    "clip_threshold": 1.0, "multiply_by_parameter_scale": True, "min_dim_size_to_factor": 128,
                    "relative_step": True, "warmup_init": False}),
-    "sm3": ("kerastricks.optimizers.sm3:SM3", "SM3-II: Adagrad with one accumulator per tensor axis (Anil et al. 2019).",
+    "sm3": ("kerastricks.optimizers.sm3:SM3",
+            "SM3-II: Adagrad with one accumulator per tensor axis (Anil et al. 2019).",
             {"learning_rate": 0.1, "momentum": 0.0}),
 }
 for _name, (_target, _desc, _opts) in _ENTRIES.items():

@@ -56,7 +56,8 @@ def read_recipe_file(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError("recipe file not found", file=str(path))
     if path.is_dir():
-        raise ConfigError("is a directory, not a recipe file", file=str(path), expected="a .toml file")
+        raise ConfigError("is a directory, not a recipe file", file=str(path), expected="a .toml file",
+                          received="a directory")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -275,6 +275,19 @@ class Recipe:
                 received=f"data.validation_split = {self.data.get('validation_split')}",
             )
 
+    def check_task(self, task: str) -> None:
+        """Raise ``ConfigError`` if a metric the recipe watches is not logged for ``task`` (known once the
+        data has loaded): ``accuracy`` is logged for classification, ``mae`` for regression."""
+        logged = "accuracy" if task == "classification" else "mae"
+        watched = [("train.monitor", self.train.monitor), ("schedule.monitor", self.schedule.get("monitor"))]
+        if self.train.target is not None:
+            watched.append(("train.target.metric", self.train.target.metric))
+        for key, metric in watched:
+            if isinstance(metric, str) and metric.removeprefix("val_") in ("accuracy", "mae") \
+                    and metric.removeprefix("val_") != logged:
+                raise ConfigError(f"metric '{metric}' is not logged for {task} data", file=self.source, key=key,
+                                  expected=f"loss or {logged} (with val_ for validation data)", received=metric)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (TOML-ready: keys whose value is ``None`` are dropped)."""
 
@@ -348,7 +361,7 @@ def recipe_from_dict(data: dict[str, Any], *, source: str | None = None) -> Reci
 
 
 def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
-    from kerastricks.data import resolve_dataset
+    from kerastricks.data.datasets import check_dataset_path, resolve_dataset
     from kerastricks.losses import CONTEXT_ARGS as LOSS_CONTEXT
     from kerastricks.losses import LOSSES
     from kerastricks.models import MODELS
@@ -406,7 +419,9 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
 
         spec = augmentation_spec(data_cfg["augment"], file=file)
         data_cfg["augment"] = None if spec["name"] == "none" else spec
-    loader, _path = resolve_dataset(data_cfg["name"], file=file)
+    loader, path = resolve_dataset(data_cfg["name"], file=file)
+    if path is not None:
+        check_dataset_path(loader, path)  # a missing data file is one line before anything heavy
     loader_opts = validate_options(loader.obj, data_table, section="data", file=file, fill_defaults=True,
                                    exclude=("path",))
     data_cfg.update(loader_opts)
@@ -483,9 +498,13 @@ def _cross_checks(recipe: Recipe) -> None:
         recipe.require_metric(train.target.metric, key="train.target.metric")
     if "monitor" in recipe.schedule:  # a schedule that watches a metric (plateau)
         recipe.require_metric(recipe.schedule["monitor"], key="schedule.monitor")
-    from kerastricks.schedules import warmup_length
+    from kerastricks.schedules import check_schedule, warmup_length
 
+    check_schedule(recipe.schedule["name"], recipe.schedule, file=file)
     warmup_length(recipe.schedule.get("warmup_steps", 0), recipe.schedule.get("warmup_epochs", 0.0), 1)
+    if recipe.schedule.get("warmup_epochs", 0.0) > train.epochs:
+        raise ConfigError("the warmup would outlast the run", file=file, key="schedule.warmup_epochs",
+                          expected=f"at most train.epochs ({train.epochs})", received=recipe.schedule["warmup_epochs"])
     if recipe.schedule["name"] == "one_cycle" and recipe.schedule.get("cycle_momentum"):
         opt = recipe.optimizer
         beta_1, momentum = opt.get("beta_1"), opt.get("momentum")

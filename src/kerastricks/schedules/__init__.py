@@ -18,6 +18,7 @@ from kerastricks.schedules.builders import (
     WARMUP_OPTIONS,
     ScheduleWithCallbacks,
     build_schedule,
+    check_schedule,
     warmup_length,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "ScheduleWithCallbacks",
     "build_schedule",
     "learning_rate_at",
+    "check_schedule",
     "warmup_length",
     *_EXPORTS,
 ]

@@ -187,9 +187,26 @@ def exponential(
     )
 
 
+def check_piecewise(options: dict[str, Any]) -> None:
+    """The checks of ``piecewise`` that need no data (see :func:`check_schedule`)."""
+    boundaries, factors = list(options.get("boundaries", [])), list(options.get("factors", []))
+    if len(factors) != len(boundaries):
+        raise ConfigError(
+            "factors and boundaries must have the same length",
+            key="schedule.factors",
+            expected=f"{len(boundaries)} values",
+            received=factors,
+        )
+    if boundaries != sorted(boundaries) or len(set(boundaries)) != len(boundaries):
+        raise ConfigError(key="schedule.boundaries", expected="strictly increasing epochs", received=boundaries)
+    if boundaries and boundaries[0] <= 0:
+        raise ConfigError(key="schedule.boundaries", expected="epochs > 0", received=boundaries)
+
+
 @SCHEDULES.register(
     "piecewise",
     description="Step schedule: learning_rate times factors[i] after each boundary epoch.",
+    check=check_piecewise,
 )
 @_warmable
 def piecewise(
@@ -207,16 +224,7 @@ def piecewise(
         factors: ``len(boundaries)`` multipliers of ``learning_rate``, applied
             from each boundary on (e.g. ``[0.1, 0.01]``).
     """
-    if len(factors) != len(boundaries):
-        raise ConfigError(
-            "factors and boundaries must have the same length",
-            key="schedule.factors",
-            expected=f"{len(boundaries)} values",
-            received=factors,
-        )
-    if list(boundaries) != sorted(boundaries) or len(set(boundaries)) != len(boundaries):
-        raise ConfigError(key="schedule.boundaries", expected="strictly increasing epochs", received=boundaries)
-    if not boundaries:
+    if not boundaries:  # lengths and order were checked with the recipe (check_piecewise)
         return float(learning_rate)
     steps = [_steps(b, steps_per_epoch) for b in boundaries]
     if steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
@@ -500,6 +508,17 @@ def plateau(
     return ScheduleWithCallbacks(float(start), [callback])
 
 
+def check_schedule(name: str, options: dict[str, Any], *, file: str | None = None) -> None:
+    """Run the checks a schedule declares for its validated ``options`` (registry meta ``check``):
+    what its signature cannot say, such as equal lengths of two lists."""
+    check = SCHEDULES.get(name, key="schedule.name").meta.get("check")
+    if check is not None:
+        try:
+            check(options)
+        except ConfigError as exc:
+            raise (exc.with_context(file=file) if file and not exc.file else exc) from None
+
+
 def build_schedule(
     name: str,
     options: dict[str, Any] | None,
@@ -518,7 +537,11 @@ def build_schedule(
         ``with_callbacks``, a pair ``(learning_rate, callbacks)`` where
         ``callbacks`` is the list of callbacks the policy needs in ``model.fit``.
     """
-    built = SCHEDULES.build(name, options, section="schedule", file=file, validated=validated, exclude=CONTEXT_ARGS,
+    if not validated:
+        entry, options = SCHEDULES.validate(name, options, section="schedule", file=file, exclude=CONTEXT_ARGS,
+                                            fill_defaults=False)
+        check_schedule(entry.name, options, file=file)
+    built = SCHEDULES.build(name, options, section="schedule", file=file, validated=True, exclude=CONTEXT_ARGS,
                             context={"learning_rate": learning_rate, "steps_per_epoch": steps_per_epoch,
                                      "epochs": epochs})
     if not isinstance(built, ScheduleWithCallbacks):

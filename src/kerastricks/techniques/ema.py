@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from kerastricks._lazy import keras
+from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import OpenUnitInterval, PositiveInt
 
@@ -42,6 +43,11 @@ class EMA(Technique):
         self.momentum = momentum
         self.overwrite_frequency = overwrite_frequency
         self.evaluate_with_ema = evaluate_with_ema
+
+    def check(self, recipe) -> None:
+        if recipe.optimizer.get("use_ema"):
+            raise ConfigError("set the weight EMA in one place only", file=recipe.source, key="optimizer.use_ema",
+                              expected="false (the EMA comes from techniques.ema)", received="true")
 
     def optimizer_options(self, options: dict, ctx: TrainContext) -> dict:
         options = dict(options)

@@ -44,7 +44,9 @@ class GradientCheckpointing(Technique):
 
     def check(self, recipe) -> None:
         if self.mode == "keras":
-            if keras.backend.backend() == "tensorflow":
+            from kerastricks.runtime import backend_name
+
+            if (recipe.train.backend or backend_name()) == "tensorflow":  # without importing Keras
                 raise ConfigError(
                     "keras.RematScope fails under model.fit on the TensorFlow backend "
                     "(tf.custom_gradient takes keyword arguments only when eager)",
