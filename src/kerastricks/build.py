@@ -62,7 +62,7 @@ def make_train_dataset(recipe: Recipe, ctx: TrainContext, dataset: Any, stages: 
                                seed=ctx.seed, shuffle_buffer=recipe.data.get("shuffle_buffer"),
                                augment=build_augmentation(recipe.data.get("augment"), file=recipe.source),
                                stages=stages, threads=recipe.data.get("threads"),
-                               epoch_range=(int(first_epoch), ctx.epochs))
+                               epoch_range=(int(first_epoch), ctx.epochs), epoch_steps=ctx.steps_per_epoch)
     for technique in ctx.techniques:
         train_ds = technique.apply_to_pipeline(train_ds, ctx)
     return train_ds
@@ -84,8 +84,11 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     n_train = len(dataset.x_train)
     # One epoch trains on n_train examples (ceil(n_train / batch_size) steps) whatever the
     # techniques do; a technique that echoes data reads fewer fresh examples per epoch and
-    # says so in ctx.fresh_fraction.
-    ctx.steps_per_epoch = math.ceil(n_train / ctx.batch_size)
+    # says so in ctx.fresh_fraction. Keras runs whole executions of steps_per_execution steps,
+    # so an epoch is rounded up to a multiple of it (what fit would run anyway, reading the
+    # missing batches from the next epoch).
+    execution = int(recipe.train.steps_per_execution)
+    ctx.steps_per_epoch = math.ceil(math.ceil(n_train / ctx.batch_size) / execution) * execution
     stages: dict[str, list] = {}
     for technique in techniques:
         for stage, fn in technique.pipeline_stages(ctx).items():

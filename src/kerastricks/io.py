@@ -6,9 +6,11 @@ behind: a reader sees the old file or the new one, never a mix.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
+import signal
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +33,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _kill_point(path, tmp_path)
         # mkstemp makes 0600 files: give the result the mode of the file it
         # replaces, or the mode a plain open() would give under the umask.
         try:
@@ -42,6 +45,24 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+#: Fault injection, for tests only: ``KERASTRICKS_KILL_AT=<file name>:<n>`` (e.g. ``last.npz:2``) makes the
+#: ``n``-th atomic write of a file of that name cut its temp file to half its size and SIGKILL the process
+#: before the rename, as a kill in the middle of the write would.
+KILL_AT_ENV = "KERASTRICKS_KILL_AT"
+_writes: collections.Counter[str] = collections.Counter()
+
+
+def _kill_point(path: Path, tmp: Path) -> None:
+    name, _, count = os.environ.get(KILL_AT_ENV, "").rpartition(":")
+    if name != path.name:
+        return
+    _writes[name] += 1
+    if _writes[name] == int(count):
+        if tmp.is_file():
+            os.truncate(tmp, tmp.stat().st_size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _umask() -> int:

@@ -12,6 +12,7 @@ REPORT_FILE = "report.json"
 METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = Path("checkpoints") / "last.npz"
+LOGS_DIR = "logs"
 
 
 def make_run_dir(root: str | Path, name: str) -> Path:

@@ -22,11 +22,15 @@
       report.json        test metrics, timings, time-to-target, sizes, versions (strict JSON)
       model.keras        the best model by train.monitor (written when training ends)
       checkpoints/       last.npz: weights, optimizer state, callback state (resume)
-      logs/              TensorBoard
+      logs/              TensorBoard (train/, validation/: one point per metric and epoch)
       plots/             curves.png, learning_rate.png, confusion_matrix.png, ...
 
 Every file is written atomically (temp file + rename); a resumed run removes the
-temp files a kill left behind and ends with the uninterrupted run's weights.
+temp files a kill left behind and the TensorBoard points of the epochs it runs
+again, and ends bit-identical to the uninterrupted run on CPU: the checkpoint
+holds the model's variables (seed states included), the optimizer's and every
+resumable callback's state, and the data pipeline's randomness is a function
+of ``(seed, epoch)`` (:func:`kerastricks.data.make_tf_dataset`).
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ from kerastricks import io as kio
 
 # Re-exported for callers of the wave-1 trainer module.
 from kerastricks.build import Components, build_components, load_recipe_dataset  # noqa: F401
+from kerastricks.callbacks.checkpoints import model_state, restore_model
 from kerastricks.callbacks.divergence import all_finite
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import Recipe, metric_mode
 from kerastricks.report import evaluate_model, write_plots
 from kerastricks.rundir import (
     CHECKPOINT_FILE,
+    LOGS_DIR,
     METRICS_FILE,
     MODEL_FILE,
     RECIPE_FILE,
@@ -108,7 +114,7 @@ class _LastFinite:
     def take(self, model, epoch: int) -> None:
         self.snapshot = {
             "epoch": epoch,
-            "weights": [np.array(w, copy=True) for w in model.get_weights()],
+            "weights": model_state(model),
             "optimizer": [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.optimizer.variables],
             "states": {k: _copy_state(o) for k, o in self.states.items()},
         }
@@ -191,6 +197,11 @@ class Trainer:
             except Exception as exc:  # corrupt or foreign file
                 raise RunDirError(f"unreadable checkpoint ({type(exc).__name__})", file=str(ckpt),
                                   key="--resume") from None
+        if recipe.train.tensorboard:
+            from kerastricks.callbacks.tensorboard import drop_events_from
+
+            # the epochs after the checkpoint run again: their points must not appear twice
+            drop_events_from(run_dir / LOGS_DIR, int(trainer._resume_state[0]["epoch"]) if ckpt.exists() else 0)
         return trainer
 
     # ---- main entry ----------------------------------------------------------------
@@ -230,6 +241,7 @@ class Trainer:
             RunCheckpoint,
             TimeToTarget,
         )
+        from kerastricks.callbacks.tensorboard import EpochSummaries
 
         technique_callbacks: list = []
         for technique in techniques:
@@ -259,28 +271,24 @@ class Trainer:
         def extra() -> dict[str, Any]:
             return {"wall_time_s": wall_before + time.perf_counter() - t0,
                     "stop_training": bool(getattr(model, "stop_training", False)),
-                    "rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"]}
+                    "rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"], "resumed": resumed}
 
         checkpoint = None
         if run_dir is not None:
             checkpoint = RunCheckpoint(run_dir / CHECKPOINT_FILE, every=int(train.checkpoint_every),
                                        states=stateful, extra=extra, skip=lambda: guard.diverged is not None)
-        callbacks: list = [guard]
-        if checkpoint is not None:
-            callbacks.append(checkpoint.capture)
-        callbacks.append(logger)
+        callbacks: list = [guard, logger]
         callbacks.extend(parts.schedule_callbacks)
         callbacks.extend(technique_callbacks)
         if target_cb is not None:
             callbacks.append(target_cb)
         callbacks.append(best)
         callbacks.append(_KeepLastFinite(last_finite, first_epoch))
-        if checkpoint is not None:
-            callbacks.append(checkpoint.commit)
         if run_dir is not None and train.tensorboard:
-            # after the commit: a run killed between the two re-runs the epoch without logging it twice
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False,
-                                                         update_freq="epoch", profile_batch=0))
+            # before the checkpoint: the points of every epoch it holds are on disk (see Trainer.resume)
+            callbacks.append(EpochSummaries(run_dir / LOGS_DIR))
+        if checkpoint is not None:
+            callbacks.append(checkpoint)  # last: it saves what the next epoch starts from
 
         resumed, finished = 0, False
         if self._resume_state is not None:
@@ -297,11 +305,14 @@ class Trainer:
             preloader = threading.Thread(target=preload, name="kerastricks-preload-plots", daemon=True)
             preloader.start()
 
-        # ---- fit (with the divergence guard's stop / rollback)
+        # ---- fit (with the divergence guard's stop / rollback). A run resumed after its last epoch (or after
+        # an early stop) still calls fit, for no epochs: the end of fit (EMA weights into the model, early
+        # stopping's best weights) happens as in the uninterrupted run.
         epoch, train_ds = first_epoch, parts.train_ds
-        while not finished and epoch < parts.epochs:
-            model.fit(train_ds, validation_data=parts.val_ds, epochs=parts.epochs, initial_epoch=epoch,
-                      steps_per_epoch=ctx.steps_per_epoch, shuffle=False, callbacks=callbacks, verbose=self.verbose)
+        while True:
+            model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
+                      initial_epoch=epoch, steps_per_epoch=ctx.steps_per_epoch, shuffle=False, callbacks=callbacks,
+                      verbose=self.verbose)
             if guard.diverged is None:
                 break
             event = {**guard.diverged, "lr_scale": recovery["lr_scale"]}
@@ -316,7 +327,7 @@ class Trainer:
                 report = self._diverged_report(recipe, runtime, ctx, recovery, logger, t0, wall_before)
                 raise Diverged(line, report)
             snap = last_finite.snapshot
-            model.set_weights(snap["weights"])
+            restore_model(model, snap["weights"])
             for var, value in zip(model.optimizer.variables, snap["optimizer"]):
                 var.assign(value)
             for name, obj in stateful.items():
@@ -395,9 +406,9 @@ class Trainer:
     def _restore(self, model, stateful: dict[str, Any]) -> bool:
         from kerastricks.callbacks import restore_optimizer
 
-        state, weights, opt_values = self._resume_state
+        state, variables, opt_values = self._resume_state
         try:
-            model.set_weights(weights)
+            restore_model(model, variables)
             restore_optimizer(model, opt_values)
         except ValueError as exc:
             raise RunDirError(f"checkpoint does not match the recipe's model ({exc})",

@@ -1,4 +1,4 @@
-"""BestModel and RunCheckpoint: best weights by mode, one npz per checkpoint, exact resume."""
+"""BestModel and RunCheckpoint: best weights by mode, one npz per checkpoint, seed states, exact resume."""
 
 import json
 
@@ -6,7 +6,15 @@ import keras
 import numpy as np
 import pytest
 
-from kerastricks.callbacks import BestModel, EpochLogger, RunCheckpoint, read_checkpoint, restore_optimizer
+from kerastricks.callbacks import (
+    BestModel,
+    EpochLogger,
+    RunCheckpoint,
+    model_state,
+    read_checkpoint,
+    restore_model,
+    restore_optimizer,
+)
 
 
 def data(n=48):
@@ -121,36 +129,46 @@ def test_checkpoint_file_holds_state_and_arrays(tmp_path):
     logger = EpochLogger(None)
 
     class Mutate(keras.callbacks.Callback):
-        """A technique that edits the weights at epoch end, after the capture."""
+        """A technique that edits the weights and the learning rate at epoch end (like a plateau schedule)."""
 
         def on_epoch_end(self, epoch, logs=None):
-            self.before = [w.copy() for w in self.model.get_weights()]
-            self.opt_before = [keras.ops.convert_to_numpy(v).copy() for v in self.model.optimizer.variables]
-            self.model.set_weights(scaled(self.model.get_weights(), 0.0))
+            self.model.set_weights(scaled(self.model.get_weights(), 0.5))
+            self.model.optimizer.learning_rate = 0.001 * (epoch + 1)
+            self.after = [w.copy() for w in self.model.get_weights()]
+            self.opt_after = [keras.ops.convert_to_numpy(v).copy() for v in self.model.optimizer.variables]
 
     mutate = Mutate()
     path = tmp_path / "checkpoints" / "last.npz"
     ckpt = RunCheckpoint(path, every=2, states={"log": logger}, extra=lambda: {"seed": np.int64(7), "note": "x"})
-    fit(model, 3, [ckpt.capture, logger, mutate, ckpt.commit])
+    fit(model, 3, [logger, mutate, ckpt])
     assert ckpt.saved_epochs == [2, 3]  # every 2 epochs, and always the last
     assert [p.name for p in path.parent.iterdir()] == ["last.npz"]
 
     state, weights, opt = read_checkpoint(path)
     assert state["epoch"] == 3
     assert state["extra"] == {"seed": 7, "note": "x"}
-    # Callback states are taken at commit, after every other callback ran for the epoch.
+    # Everything is taken after every other callback ran for the epoch: what the next epoch starts from.
     assert [r["epoch"] for r in state["callbacks"]["log"]["rows"]] == [1, 2, 3]
-    # Weights are those before the technique changed them at epoch end.
-    assert len(weights) == len(mutate.before) and len(opt) == len(mutate.opt_before)
-    for got, want in zip(weights + opt, mutate.before + mutate.opt_before):
+    assert len(weights) == len(mutate.after) and len(opt) == len(mutate.opt_after)
+    for got, want in zip(weights + opt, mutate.after + mutate.opt_after):
         np.testing.assert_array_equal(got, want)
+    assert float(opt[1]) == np.float32(0.003)  # the learning rate the technique set at the last epoch end
     assert int(opt[0]) == 9  # the optimizer's iteration counter: 3 epochs x 3 steps
 
 
-def test_write_without_snapshot_does_nothing(tmp_path):
-    ckpt = RunCheckpoint(tmp_path / "c.npz")
-    ckpt.write()
-    assert not (tmp_path / "c.npz").exists() and ckpt.saved_epochs == []
+def test_model_state_holds_the_dropout_seed_and_restores_it():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dropout(0.5),
+                              keras.layers.Dense(2)])
+    x, _ = data(8)
+    state = model_state(model)
+    assert len(state) == len(model.get_weights()) + 1  # the Dropout layer's seed-generator state
+    first = model(x, training=True).numpy()
+    assert not np.array_equal(first, model(x, training=True).numpy())  # the seed moved on
+    restore_model(model, state)
+    np.testing.assert_array_equal(model(x, training=True).numpy(), first)  # same masks again
+    with pytest.raises(ValueError, match=r"model has \d+ variables, checkpoint has \d+"):
+        restore_model(model, state[:-1])
 
 
 def test_resume_mid_training_equals_uninterrupted_run(tmp_path):
@@ -159,12 +177,12 @@ def test_resume_mid_training_equals_uninterrupted_run(tmp_path):
 
     first = tiny_model(seed=0)
     ckpt = RunCheckpoint(tmp_path / "last.npz")
-    fit(first, 2, [ckpt.capture, ckpt.commit])
+    fit(first, 2, [ckpt])
 
     state, weights, opt = read_checkpoint(tmp_path / "last.npz")
     assert state["epoch"] == 2
     resumed = tiny_model(seed=123)  # different initial weights: everything must come from the file
-    resumed.set_weights(weights)
+    restore_model(resumed, weights)
     restore_optimizer(resumed, opt)
     assert int(resumed.optimizer.iterations) == 6
     fit(resumed, 3, initial_epoch=state["epoch"])
@@ -181,7 +199,7 @@ def test_resume_mid_training_equals_uninterrupted_run(tmp_path):
 def test_restore_into_mismatched_optimizer_raises(tmp_path):
     model = tiny_model()
     ckpt = RunCheckpoint(tmp_path / "c.npz")
-    fit(model, 1, [ckpt.capture, ckpt.commit])
+    fit(model, 1, [ckpt])
     _, _, opt = read_checkpoint(tmp_path / "c.npz")
     with pytest.raises(ValueError, match=r"optimizer has \d+ variables, checkpoint has \d+"):
         restore_optimizer(tiny_model(optimizer="sgd"), opt)

@@ -55,3 +55,17 @@ def test_resumed_counters_change_what_fit_does():
     # Without the state the counters start over and the (improving) run goes on to the end.
     _, epochs_run = resume(None)
     assert epochs_run == 3
+
+
+def test_early_stopping_best_weights_survive_a_resume():
+    from kerastricks.callbacks import ResumableEarlyStopping as Kept
+
+    best = [np.full((2, 2), 3.0, "float32")]
+    cb = Kept(monitor="loss", restore_best_weights=True)
+    cb.best_weights = best
+    restored = Kept(monitor="loss", restore_best_weights=True)
+    restored.load_state_arrays(cb.state_arrays())
+    restored.on_train_begin()  # Keras resets best_weights here; the checkpoint's come back after
+    np.testing.assert_array_equal(restored.best_weights[0], best[0])
+    restored.on_train_begin()  # used once
+    assert restored.best_weights is None

@@ -83,3 +83,24 @@ def test_augmentation_spec_validates_names_and_options():
         augmentation_spec({"name": "mnist1d", "shfit": 2})
     with pytest.raises(ConfigError, match="data.augment"):
         augmentation_spec("mixup")
+
+
+def test_image_augmentation_is_a_function_of_the_seed_alone():
+    rng = np.random.default_rng(0)
+    x = rng.random((9, 9, 2)).astype("float32")
+    fn = build_augmentation("images")
+    a, b = augment_one(fn, x, (4, 5)), augment_one(fn, x, (4, 5))
+    np.testing.assert_array_equal(a, b)  # no hidden generator state: a resumed run augments the same
+    assert not np.allclose(a, augment_one(fn, x, (6, 7)))
+    flips = {augment_one(build_augmentation({"name": "images", "rotation": 0.0, "zoom": 0.0, "contrast": 0.0}),
+                         x, (s, 1)).tobytes() for s in range(16)}
+    assert flips == {x.tobytes(), x[:, ::-1].tobytes()}
+    turned = augment_one(build_augmentation({"name": "images", "flip": False, "contrast": 0.0, "rotation": 0.2}),
+                         x, (3, 1))
+    np.testing.assert_allclose(turned[4, 4], x[4, 4], atol=1e-6)  # rotation and zoom are about the centre
+    assert not np.allclose(turned, x)
+    contrasted = augment_one(build_augmentation({"name": "images", "flip": False, "rotation": 0.0, "zoom": 0.0,
+                                                 "contrast": 0.5}), x, (3, 1))
+    np.testing.assert_allclose(contrasted.mean(axis=(0, 1)), x.mean(axis=(0, 1)), atol=1e-6)  # per-channel mean kept
+    ratio = (contrasted - x.mean(axis=(0, 1))) / (x - x.mean(axis=(0, 1)))
+    assert np.allclose(ratio, ratio.flat[0], atol=1e-4) and 0.5 <= ratio.flat[0] <= 1.5

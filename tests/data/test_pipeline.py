@@ -122,3 +122,32 @@ def test_steps_per_epoch_rejects_bad_arguments():
         steps_per_epoch(10, 0)
     with pytest.raises(ConfigError):
         steps_per_epoch(-1, 4)
+
+
+def test_epoch_range_resumed_at_k_yields_the_tail_of_the_whole_run(arrays):
+    x, y = arrays
+
+    def run(first):
+        return epoch_order(make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 4)))
+
+    whole = run(0)
+    assert len(whole) == 4 * 4 and whole[:4] != whole[4:8]  # 4 batches per epoch, a new order each epoch
+    assert run(2) == whole[8:]
+
+
+def test_epoch_steps_cuts_or_restarts_each_epoch(arrays):
+    x, y = arrays
+
+    def run(steps, first=0):
+        return epoch_order(make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 3),
+                                           epoch_steps=steps))
+
+    natural = run(None)  # 4 batches per epoch: 16, 16, 16, 2
+    longer = run(6)
+    assert len(longer) == 18
+    assert longer[:6] == natural[:4] + natural[:2]  # epoch 0 again from its first batch
+    assert longer[6:10] == natural[4:8] and longer[12:16] == natural[8:12]
+    assert run(3) == natural[0:3] + natural[4:7] + natural[8:11]
+    assert run(6, first=1) == longer[6:]
+    with pytest.raises(ConfigError, match="epoch_steps"):
+        make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(0, 3), epoch_steps=0)

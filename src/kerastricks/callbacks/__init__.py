@@ -1,6 +1,13 @@
 """Callbacks kerastricks's trainer uses, usable on their own with ``model.fit``."""
 
-from kerastricks.callbacks.checkpoints import BestModel, RunCheckpoint, read_checkpoint, restore_optimizer
+from kerastricks.callbacks.checkpoints import (
+    BestModel,
+    RunCheckpoint,
+    model_state,
+    read_checkpoint,
+    restore_model,
+    restore_optimizer,
+)
 from kerastricks.callbacks.deferred_reweighting import DeferredReweighting
 from kerastricks.callbacks.divergence import DivergenceGuard, all_finite
 from kerastricks.callbacks.early_stopping import ResumableEarlyStopping
@@ -22,7 +29,9 @@ __all__ = [
     "RunCheckpoint",
     "TimeToTarget",
     "current_learning_rate",
+    "model_state",
     "read_checkpoint",
+    "restore_model",
     "restore_optimizer",
     "steady_examples_per_s",
 ]

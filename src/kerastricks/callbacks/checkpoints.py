@@ -1,10 +1,9 @@
 """Checkpoints of a run: the best model (``model.keras``) and a resumable state.
 
-Both are written atomically. :class:`RunCheckpoint` captures the model's and
-the optimizer's variables at the *start* of the epoch-end callbacks (so every
-technique sees and changes them after the capture) and commits them, with the
-state of every resumable callback, at the *end* of the epoch-end callbacks,
-into one ``.npz`` file.
+Both are written atomically. :class:`RunCheckpoint` saves, after every other
+epoch-end callback ran, what the next epoch starts from: the model's and the
+optimizer's variables and the state of every resumable callback, in one
+``.npz`` file.
 """
 
 from __future__ import annotations
@@ -100,11 +99,16 @@ class BestModel(keras.callbacks.Callback):
         self.best_weights = list(arrays) if arrays else None
 
 
-class RunCheckpoint:
+class RunCheckpoint(keras.callbacks.Callback):
     """Resumable checkpoints of a run, as one atomic ``.npz`` file.
 
-    Use ``checkpoint.capture`` as the first and ``checkpoint.commit`` as the
-    last callback of ``fit``.
+    Use it as the last callback of ``fit``: at the end of every due epoch it
+    saves what the next epoch starts from, after every other callback ran
+    (a plateau schedule has cut the rate, early stopping has restored its best
+    weights): the model's variables (weights and the random-seed states of
+    layers such as ``Dropout``, see :func:`model_state`), the optimizer's
+    variables (iterations, moments, EMA averages, learning rate) and the
+    state of every resumable callback.
 
     Args:
         path: The checkpoint file (``checkpoints/last.npz``).
@@ -112,47 +116,43 @@ class RunCheckpoint:
         states: ``name -> object`` with ``state_dict()``/``load_state_dict()``
             saved alongside (resumable callbacks); objects that also have
             ``state_arrays()``/``load_state_arrays()`` keep numpy arrays too.
-        extra: Called at commit; returns JSON data stored with the checkpoint.
-        skip: Called at capture; True skips this epoch's checkpoint (a diverged epoch).
+        extra: Called at each save; returns JSON data stored with the checkpoint.
+        skip: Called at each epoch end; True skips this epoch's checkpoint (a diverged epoch).
     """
 
     def __init__(self, path: str | Path, every: int = 1, states: dict[str, Any] | None = None,
                  extra: Callable[[], dict[str, Any]] | None = None,
                  skip: Callable[[], bool] | None = None) -> None:
+        super().__init__()
         self.skip = skip
         self.path = Path(path)
         self.every = int(every)
         self.states = dict(states or {})
         self.extra = extra
-        self._snapshot: dict[str, Any] | None = None
-        self.capture = _Capture(self)
-        self.commit = _Commit(self)
         self.saved_epochs: list[int] = []
 
     def _due(self, epoch: int, total: int) -> bool:
         return (epoch + 1) % self.every == 0 or epoch + 1 == total
 
-    def take(self, model: keras.Model, epoch: int) -> None:
-        self._snapshot = {
-            "epoch": epoch + 1,
-            "weights": [np.asarray(w) for w in model.get_weights()],
-            "optimizer": [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],
-        }
-
-    def write(self) -> None:
-        snap = self._snapshot
-        if snap is None:
+    def on_epoch_end(self, epoch, logs=None):
+        if self.skip is not None and self.skip():
             return
-        self._snapshot = None
+        if self._due(epoch, int(self.params.get("epochs", epoch + 1))):
+            self.write(self.model, epoch + 1)
+
+    def write(self, model: keras.Model, epoch: int) -> None:
+        """Save the state after ``epoch`` epochs (the epoch a resumed run starts at)."""
+        weights = model_state(model)
+        optimizer = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
         state = {
-            "epoch": snap["epoch"],
-            "n_weights": len(snap["weights"]),
-            "n_optimizer": len(snap["optimizer"]),
+            "epoch": int(epoch),
+            "n_weights": len(weights),
+            "n_optimizer": len(optimizer),
             "callbacks": {name: obj.state_dict() for name, obj in self.states.items()},
             "extra": self.extra() if self.extra else {},
         }
-        arrays = {f"w{i}": w for i, w in enumerate(snap["weights"])}
-        arrays.update({f"o{i}": v for i, v in enumerate(snap["optimizer"])})
+        arrays = {f"w{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"o{i}": v for i, v in enumerate(optimizer)})
         counts = {}
         for name, obj in self.states.items():
             if hasattr(obj, "state_arrays"):
@@ -163,32 +163,32 @@ class RunCheckpoint:
         arrays["state"] = np.frombuffer(json.dumps(state, default=kio._json_default).encode("utf-8"), dtype=np.uint8)
         with kio.atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-        self.saved_epochs.append(snap["epoch"])
+        self.saved_epochs.append(int(epoch))
 
 
-class _Capture(keras.callbacks.Callback):
-    def __init__(self, owner: RunCheckpoint) -> None:
-        super().__init__()
-        self.owner = owner
+def model_state(model: keras.Model) -> list[np.ndarray]:
+    """Values of ``model.variables``: the weights and the state of every layer's ``SeedGenerator``.
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.owner.skip is not None and self.owner.skip():
-            return
-        if self.owner._due(epoch, int(self.params.get("epochs", epoch + 1))):
-            self.owner.take(self.model, epoch)
+    ``get_weights()`` leaves the seed states out, so a model restored from it
+    alone draws its dropout masks again from the start.
+    """
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.variables]
 
 
-class _Commit(keras.callbacks.Callback):
-    def __init__(self, owner: RunCheckpoint) -> None:
-        super().__init__()
-        self.owner = owner
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.owner.write()
+def restore_model(model: keras.Model, values: list[np.ndarray]) -> None:
+    """Assign values saved by :func:`model_state` to ``model.variables``."""
+    variables = model.variables
+    if len(variables) != len(values):
+        raise ValueError(f"model has {len(variables)} variables, checkpoint has {len(values)}")
+    for var, value in zip(variables, values):
+        if tuple(var.shape) != tuple(value.shape):
+            raise ValueError(f"model variable {var.path}: shape {tuple(var.shape)} != saved {value.shape}")
+    for var, value in zip(variables, values):
+        var.assign(value)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
-    """Read a :class:`RunCheckpoint` file: ``(state, model_weights, optimizer_variables)``.
+    """Read a :class:`RunCheckpoint` file: ``(state, model_variables, optimizer_variables)``.
 
     ``state["state_arrays"]`` maps each stateful object's name to its arrays.
     """

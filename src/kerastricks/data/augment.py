@@ -13,7 +13,8 @@ Recipes select one by name, with options as a table::
     augment = { name = "images", rotation = 0.05 }
 
 Registered: ``mnist1d`` (tf-ops versions of the ``mnist1d`` package's
-transforms) and ``images`` (Keras preprocessing layers).
+transforms) and ``images`` (flip, rotation, zoom and contrast, as Keras's
+preprocessing layers do them, but stateless).
 """
 
 from __future__ import annotations
@@ -107,14 +108,24 @@ def images(
     zoom: NonNegativeFloat = 0.1,
     contrast: NonNegativeFloat = 0.1,
 ) -> Augment:
-    """Keras preprocessing layers on one image ``(height, width, channels)``.
+    """Random flip, rotation, zoom and contrast of one image ``(height, width, channels)``.
 
-    ``RandomFlip("horizontal")``, ``RandomRotation(rotation)`` (a fraction of
-    a full turn), ``RandomZoom(zoom)`` and ``RandomContrast(contrast)``, each
-    left out when off (``False`` / 0). Keras layers accept only Python-int
-    seeds, so they draw from their own ``SeedGenerator`` (seeded by Keras's
-    global seed, which the trainer sets from ``train.seed``) instead of the
-    per-example seed.
+    What Keras's ``RandomFlip("horizontal")``, ``RandomRotation(rotation)``,
+    ``RandomZoom(zoom)`` and ``RandomContrast(contrast)`` layers do, drawn with
+    stateless ops from the per-example seed: Keras's layers draw from a
+    ``SeedGenerator`` of their own, whose state lives inside the ``tf.data``
+    pipeline, where no checkpoint reaches it, and which parallel ``map`` calls
+    advance in no fixed order; so a resumed run would augment differently.
+
+    - flip: left-right with probability 1/2 (``tf.image.stateless_random_flip_left_right``);
+    - rotation and zoom: one affine resampling about the centre
+      (``keras.ops.image.affine_transform``, bilinear, edges reflected) by an
+      angle ``2*pi*U[-rotation, rotation]`` and a scale ``U[1 - zoom, 1 + zoom]``
+      of the sampled area (> 1 zooms out);
+    - contrast: ``(x - mean) * U[1 - contrast, 1 + contrast] + mean`` per channel
+      (``tf.image.stateless_random_contrast``).
+
+    Each is left out when off (``False`` / 0).
 
     Args:
         flip: Random horizontal flips. Default True.
@@ -125,24 +136,28 @@ def images(
     Returns:
         ``fn(x, seed) -> x``.
     """
+    import math
+
     import keras
 
-    layers = []
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal"))
-    if rotation > 0:
-        layers.append(keras.layers.RandomRotation(rotation, fill_mode="reflect"))
-    if zoom > 0:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="reflect"))
-    if contrast > 0:
-        layers.append(keras.layers.RandomContrast(contrast, value_range=(-1e9, 1e9)))
-
     def fn(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        del seed  # Keras layers accept only Python-int seeds: they draw from their own SeedGenerator
         squeeze = x.shape.rank == 2
         y = x[..., None] if squeeze else x
-        for layer in layers:
-            y = layer(y, training=True)
+        flip_seed, angle_seed, zoom_seed, contrast_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+        if flip:
+            y = tf.image.stateless_random_flip_left_right(y, flip_seed)
+        if rotation > 0 or zoom > 0:
+            angle = 2 * math.pi * tf.random.stateless_uniform([], angle_seed, -rotation, rotation)
+            scale = tf.random.stateless_uniform([], zoom_seed, 1 - zoom, 1 + zoom)
+            height, width = tf.cast(tf.shape(y)[0], tf.float32), tf.cast(tf.shape(y)[1], tf.float32)
+            cx, cy = (width - 1) / 2, (height - 1) / 2
+            # output pixel (u, v) samples input c + scale * R(angle) ((u, v) - c)
+            a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
+            b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+            transform = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, 0.0, 0.0])
+            y = keras.ops.image.affine_transform(y, transform, fill_mode="reflect", data_format="channels_last")
+        if contrast > 0:
+            y = tf.image.stateless_random_contrast(y, 1 - contrast, 1 + contrast, contrast_seed)
         return y[..., 0] if squeeze else y
 
     return fn
@@ -155,7 +170,7 @@ def _none() -> None:
 
 AUGMENTATIONS.register("none", _none, description="no augmentation")
 AUGMENTATIONS.register("mnist1d", mnist1d, description="random shift, scale, dilation, shear and noise of 1-D signals")
-AUGMENTATIONS.register("images", images, description="Keras random flip, rotation, zoom and contrast of images")
+AUGMENTATIONS.register("images", images, description="random flip, rotation, zoom and contrast of images")
 
 
 def augmentation_spec(value: Any, *, file: str | None = None) -> dict[str, Any]:

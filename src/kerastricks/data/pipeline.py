@@ -48,6 +48,7 @@ def make_tf_dataset(
     stages: Mapping[str, Sequence[Stage]] | None = None,
     threads: int | None = None,
     epoch_range: tuple[int, int] | None = None,
+    epoch_steps: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(x, y)`` (or of ``x`` alone when ``y`` is None).
 
@@ -82,6 +83,15 @@ def make_tf_dataset(
             resumed at epoch ``k`` (``(k, end)``) then sees exactly the
             batches the uninterrupted run saw from epoch ``k`` on. Stages run
             once per epoch. Use with ``steps_per_epoch`` in ``fit``.
+        epoch_steps: With ``epoch_range``: batches per epoch, >= 1. Each
+            epoch is cut to this many, or started again from its first batch
+            until it has them, so epoch ``k`` begins at batch
+            ``k * epoch_steps`` of the stream however many batches a stage
+            (echoing a random number of copies) made. Pass ``fit``'s
+            ``steps_per_epoch``: ``fit`` reads that many per epoch from one
+            iterator, and an epoch longer or shorter than that would shift
+            every later epoch, which a resumed run, starting at an epoch's
+            first batch, would not repeat.
 
     Returns:
         A ``tf.data.Dataset`` ending in ``prefetch(AUTOTUNE)``.
@@ -107,7 +117,8 @@ def make_tf_dataset(
     if epoch_range is not None:
         return _finish(_epochs(tf.data.Dataset.from_tensor_slices(tensors), n, epoch_range, batch_size=batch_size,
                                shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer,
-                               drop_remainder=drop_remainder, augment=augment, with_y=y is not None, run=run),
+                               drop_remainder=drop_remainder, augment=augment, with_y=y is not None, run=run,
+                               epoch_steps=epoch_steps),
                        threads)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
@@ -136,9 +147,11 @@ _EPOCH_STRIDE = 1_000_003
 
 
 def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batch_size: int, shuffle: bool, seed: int,
-            shuffle_buffer: int | None, drop_remainder: bool, augment: Any, with_y: bool, run: Any) -> tf.data.Dataset:
+            shuffle_buffer: int | None, drop_remainder: bool, augment: Any, with_y: bool, run: Any,
+            epoch_steps: int | None) -> tf.data.Dataset:
     first, end = (int(e) for e in epoch_range)
     check_arg(0 <= first <= end, "epoch_range", "0 <= first <= end", epoch_range)
+    check_arg(epoch_steps is None or int(epoch_steps) >= 1, "epoch_steps", ">= 1", epoch_steps)
     buffer = n if shuffle_buffer is None else int(shuffle_buffer)
     check_arg(buffer >= 1, "shuffle_buffer", ">= 1", shuffle_buffer)
 
@@ -157,8 +170,8 @@ def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batc
             else:
                 ds = ds.map(lambda xi, r: augment(xi, tf.stack([r, r // 2 + 1])), num_parallel_calls=tf.data.AUTOTUNE)
         ds = run("after_augmentation", ds)
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        return run("after_batch", ds)
+        ds = run("after_batch", ds.batch(int(batch_size), drop_remainder=drop_remainder))
+        return ds if epoch_steps is None else ds.repeat().take(int(epoch_steps))
 
     parts = [one_epoch(e) for e in range(first, end)]
     if not parts:
