@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, table  # noqa: E402
+from _common import median, table
 
 COMMANDS = {
     "import keras": [sys.executable, "-c", "import keras"],

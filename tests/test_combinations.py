@@ -8,7 +8,6 @@ small ``digits`` preset and for every preset x schedule pair with the preset's o
 
 import math
 
-import numpy as np
 import pytest
 
 from kerastricks.errors import ConfigError

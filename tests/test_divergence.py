@@ -94,7 +94,8 @@ def test_rollback_gives_up_after_nan_retries(tmp_path, capsys):
 
 
 def test_trainer_raises_diverged_in_memory():
-    recipe = recipe_from_dict({"data": {"name": "digits"}, "model": {"name": "mlp", "width": 16, "depth": 1, "norm": "batch"},
+    recipe = recipe_from_dict({"data": {"name": "digits"},
+                               "model": {"name": "mlp", "width": 16, "depth": 1, "norm": "batch"},
                                "optimizer": {"name": "sgd", "learning_rate": 1e6},
                                "train": {"epochs": 2, "batch_size": 64}}, source="mem.toml")
     with pytest.raises(Diverged) as info:
