@@ -127,20 +127,22 @@ def test_steps_per_epoch_rejects_bad_arguments():
 def test_epoch_range_resumed_at_k_yields_the_tail_of_the_whole_run(arrays):
     x, y = arrays
 
-    def run(first):
-        return epoch_order(make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 4)))
+    def run(first, extra=0):  # the stream is endless (see _epochs): read the run's batches (+ extra)
+        ds = make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 4))
+        return epoch_order(ds, steps=(4 - first) * 4 + extra)
 
     whole = run(0)
     assert len(whole) == 4 * 4 and whole[:4] != whole[4:8]  # 4 batches per epoch, a new order each epoch
     assert run(2) == whole[8:]
+    assert len(run(0, extra=5)) == 21  # fit never meets an end of data, whatever steps_per_execution does
 
 
 def test_epoch_steps_cuts_or_restarts_each_epoch(arrays):
     x, y = arrays
 
     def run(steps, first=0):
-        return epoch_order(make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 3),
-                                           epoch_steps=steps))
+        ds = make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(first, 3), epoch_steps=steps)
+        return epoch_order(ds, steps=(3 - first) * (steps or 4))  # endless stream: read the run's batches
 
     natural = run(None)  # 4 batches per epoch: 16, 16, 16, 2
     longer = run(6)

@@ -34,13 +34,16 @@ class WarmUpReduceLROnPlateau(ResumableReduceLROnPlateau):
         learning_rate: Rate at the end of the warmup (the optimizer's base rate).
         warmup_steps: Length of the ramp in optimizer steps (0 = no warmup).
         initial_learning_rate: Rate at step 0.
+        scale: Multiplies the ramp (the trainer lowers it after a divergence rollback,
+            ``[train] on_nan = "rollback"``); not a recipe option.
         **kwargs: ``keras.callbacks.ReduceLROnPlateau`` arguments (``monitor``,
             ``factor``, ``patience``, ``min_delta``, ``cooldown``, ``min_lr``, ``mode``).
     """
 
     def __init__(self, learning_rate: float, warmup_steps: int = 0, initial_learning_rate: float = 0.0,
-                 **kwargs: Any) -> None:
+                 scale: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.scale = float(scale)
         self.learning_rate = float(learning_rate)
         self.warmup_steps = int(warmup_steps)
         self.initial_learning_rate = float(initial_learning_rate)
@@ -58,10 +61,10 @@ class WarmUpReduceLROnPlateau(ResumableReduceLROnPlateau):
         step = self._step()
         if step < self.warmup_steps:
             frac = step / self.warmup_steps
-            self.model.optimizer.learning_rate = (
+            self.model.optimizer.learning_rate = self.scale * (
                 self.initial_learning_rate + (self.learning_rate - self.initial_learning_rate) * frac)
         else:
-            self.model.optimizer.learning_rate = self.learning_rate
+            self.model.optimizer.learning_rate = self.scale * self.learning_rate
             self._warming = False
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
