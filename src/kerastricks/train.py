@@ -103,6 +103,42 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Run:
+    """What one :meth:`Trainer.fit` call builds and carries from setup to finish."""
+
+    recipe: Recipe
+    runtime: Any
+    t0: float
+    wall_before: float
+    first_epoch: int
+    ctx: TrainContext
+    techniques: list = field(default_factory=list)
+    parts: Components | None = None
+    monitor: str = "last"
+    run_dir: Path | None = None
+    resumed: int = 0
+    recovery: dict[str, Any] = field(default_factory=lambda: {"rollbacks": 0, "lr_scale": 1.0, "events": []})
+    guard: Any = None
+    logger: Any = None
+    best: Any = None
+    target: Any = None
+    stateful: dict[str, Any] = field(default_factory=dict)
+    last_finite: Any = None
+    callbacks: list = field(default_factory=list)
+    preloader: threading.Thread | None = None
+
+    def wall(self) -> float:
+        """Wall time of the whole run so far, across resumes."""
+        return self.wall_before + time.perf_counter() - self.t0
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What the checkpoint keeps besides weights and callback state."""
+        return {"wall_time_s": self.wall(), "stop_training": bool(getattr(self.parts.model, "stop_training", False)),
+                "rollbacks": self.recovery["rollbacks"], "lr_scale": self.recovery["lr_scale"],
+                "resumed": self.resumed}
+
+
 class _LastFinite:
     """In-memory copy of the last epoch-end state with finite weights: where a rollback returns to."""
 
@@ -213,188 +249,177 @@ class Trainer:
             return self._fit(runtime)
 
     def _fit(self, runtime) -> RunResult:
-        t0 = time.perf_counter()
-        recipe, train = self.recipe, self.recipe.train
-        state = self._resume_state[0] if self._resume_state else None
-        wall_before = float(state["extra"].get("wall_time_s", 0.0)) if state else 0.0
-        first_epoch = int(state["epoch"]) if state else 0
+        run = self._setup(runtime)
+        self._callbacks(run)
+        fit_wall = self._train(run)
+        return self._finish(run, fit_wall)
 
-        # ---- setup
-        ctx = TrainContext.for_recipe(recipe, run_dir=self.run_dir)
-        techniques = recipe.build_techniques()
-        parts = build_components(recipe, ctx, techniques, jit=runtime.jit, first_epoch=first_epoch)
-        model, dataset = parts.model, parts.dataset
-        monitor = self._monitor(dataset, parts.val_ds is not None)
+    # ---- setup: build the phases; only then claim the run directory -------------------
+    def _setup(self, runtime) -> _Run:
+        recipe = self.recipe
+        state = self._resume_state[0] if self._resume_state else None
+        run = _Run(recipe=recipe, runtime=runtime, t0=time.perf_counter(),
+                   wall_before=float(state["extra"].get("wall_time_s", 0.0)) if state else 0.0,
+                   first_epoch=int(state["epoch"]) if state else 0, ctx=TrainContext.for_recipe(recipe))
+        if state:
+            run.recovery.update(rollbacks=int(state["extra"].get("rollbacks", 0)),
+                                lr_scale=float(state["extra"].get("lr_scale", 1.0)))
+            run.resumed = int(state["extra"].get("resumed", 0)) + 1
+        run.techniques = recipe.build_techniques()
+        run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit, first_epoch=run.first_epoch)
+        run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)
         if self.write and self.run_dir is None:
             # Setup worked (bad data, options or combinations have raised by now):
             # only now does the run get its directory, so a failed start leaves nothing behind.
             self.run_dir = (claim_out_dir(self.out) if self.out is not None
                             else make_run_dir(self.runs_root, recipe.name or "run"))
             kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
-        run_dir = ctx.run_dir = self.run_dir
+        run.run_dir = run.ctx.run_dir = self.run_dir
+        return run
 
-        # ---- callbacks
-        from kerastricks.callbacks import (
-            BestModel,
-            DivergenceGuard,
-            EpochLogger,
-            RunCheckpoint,
-            TimeToTarget,
-        )
+    # ---- callbacks: the run's bookkeeping around the schedule's and the techniques' ---
+    def _callbacks(self, run: _Run) -> None:
+        from kerastricks.callbacks import BestModel, DivergenceGuard, EpochLogger, RunCheckpoint, TimeToTarget
         from kerastricks.callbacks.tensorboard import EpochSummaries
 
-        technique_callbacks: list = []
-        for technique in techniques:
-            technique_callbacks.extend(technique.callbacks(ctx))
-        guard = DivergenceGuard()
-        logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
-        best = BestModel(monitor=monitor, mode=metric_mode(monitor), swap=ctx.eval_swap)
-        target_cb = None
+        train, parts, run_dir = self.recipe.train, run.parts, run.run_dir
+        technique_callbacks = [cb for technique in run.techniques for cb in technique.callbacks(run.ctx)]
+        run.guard = DivergenceGuard()
+        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        run.best = BestModel(monitor=run.monitor, mode=metric_mode(run.monitor), swap=run.ctx.eval_swap)
         if train.target is not None:
             tgt = train.target
-            target_cb = TimeToTarget(tgt.metric, tgt.value, metric_mode(tgt.metric, tgt.mode),
-                                     examples_per_epoch=parts.n_train, stop_training=tgt.stop)
-        stateful: dict[str, Any] = {"epoch_log": logger, "best_model": best}
-        if target_cb is not None:
-            stateful["time_to_target"] = target_cb
-        for i, cb in enumerate(technique_callbacks):
-            if hasattr(cb, "state_dict"):
-                stateful[f"technique_{i}_{type(cb).__name__}"] = cb
-        for i, cb in enumerate(parts.schedule_callbacks):  # the schedule's own (plateau, one-cycle momentum)
-            if hasattr(cb, "state_dict"):
-                stateful[f"schedule_{i}_{type(cb).__name__}"] = cb
-        last_finite = _LastFinite(guard, stateful)
-        recovery = {"rollbacks": int(state["extra"].get("rollbacks", 0)) if state else 0,
-                    "lr_scale": float(state["extra"].get("lr_scale", 1.0)) if state else 1.0, "events": []}
-        segment_start = time.perf_counter()
-
-        def extra() -> dict[str, Any]:
-            return {"wall_time_s": wall_before + time.perf_counter() - t0,
-                    "stop_training": bool(getattr(model, "stop_training", False)),
-                    "rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"], "resumed": resumed}
-
-        checkpoint = None
+            run.target = TimeToTarget(tgt.metric, tgt.value, metric_mode(tgt.metric, tgt.mode),
+                                      examples_per_epoch=parts.n_train, stop_training=tgt.stop)
+        run.stateful = {"epoch_log": run.logger, "best_model": run.best}
+        if run.target is not None:
+            run.stateful["time_to_target"] = run.target
+        for prefix, cbs in (("technique", technique_callbacks), ("schedule", parts.schedule_callbacks)):
+            for i, cb in enumerate(cbs):  # technique callbacks, the schedule's own (plateau, one-cycle momentum)
+                if hasattr(cb, "state_dict"):
+                    run.stateful[f"{prefix}_{i}_{type(cb).__name__}"] = cb
+        run.last_finite = _LastFinite(run.guard, run.stateful)
+        run.callbacks = [run.guard, run.logger, *parts.schedule_callbacks, *technique_callbacks]
+        if run.target is not None:
+            run.callbacks.append(run.target)
+        run.callbacks += [run.best, _KeepLastFinite(run.last_finite, run.first_epoch)]
         if run_dir is not None:
-            checkpoint = RunCheckpoint(run_dir / CHECKPOINT_FILE, every=int(train.checkpoint_every),
-                                       states=stateful, extra=extra, skip=lambda: guard.diverged is not None)
-        callbacks: list = [guard, logger]
-        callbacks.extend(parts.schedule_callbacks)
-        callbacks.extend(technique_callbacks)
-        if target_cb is not None:
-            callbacks.append(target_cb)
-        callbacks.append(best)
-        callbacks.append(_KeepLastFinite(last_finite, first_epoch))
-        if run_dir is not None and train.tensorboard:
-            # before the checkpoint: the points of every epoch it holds are on disk (see Trainer.resume)
-            callbacks.append(EpochSummaries(run_dir / LOGS_DIR))
-        if checkpoint is not None:
-            callbacks.append(checkpoint)  # last: it saves what the next epoch starts from
+            if train.tensorboard:
+                # before the checkpoint: the points of every epoch it holds are on disk (see Trainer.resume)
+                run.callbacks.append(EpochSummaries(run_dir / LOGS_DIR))
+            run.callbacks.append(RunCheckpoint(  # last: it saves what the next epoch starts from
+                run_dir / CHECKPOINT_FILE, every=int(train.checkpoint_every), states=run.stateful,
+                extra=run.checkpoint_extra, skip=lambda: run.guard.diverged is not None))
 
-        resumed, finished = 0, False
+    # ---- fit: model.fit from the first (or resumed) epoch, with stop / rollback --------
+    def _train(self, run: _Run) -> float:
+        train, parts, model = self.recipe.train, run.parts, run.parts.model
+        finished = False
         if self._resume_state is not None:
-            finished = self._restore(model, stateful)
-            resumed = int(state["extra"].get("resumed", 0)) + 1
-            if recovery["lr_scale"] != 1.0:
-                _scale_learning_rate(model, parts, recovery["lr_scale"])
-
-        preloader = None
-        if run_dir is not None and train.plots:
+            finished = self._restore(model, run.stateful)
+            if run.recovery["lr_scale"] != 1.0:
+                _scale_learning_rate(model, parts, run.recovery["lr_scale"])
+        if run.run_dir is not None and train.plots:
             # matplotlib's import costs most of a second; do it while the model trains
             from kerastricks.plots import preload
 
-            preloader = threading.Thread(target=preload, name="kerastricks-preload-plots", daemon=True)
-            preloader.start()
-
-        # ---- fit (with the divergence guard's stop / rollback). A run resumed after its last epoch (or after
-        # an early stop) still calls fit, for no epochs: the end of fit (EMA weights into the model, early
-        # stopping's best weights) happens as in the uninterrupted run.
-        epoch, train_ds = first_epoch, parts.train_ds
+            run.preloader = threading.Thread(target=preload, name="kerastricks-preload-plots", daemon=True)
+            run.preloader.start()
+        # A run resumed after its last epoch (or after an early stop) still calls fit, for no epochs: the
+        # end of fit (EMA weights into the model, early stopping's best weights) happens as in the
+        # uninterrupted run.
+        segment_start = time.perf_counter()
+        epoch, train_ds = run.first_epoch, parts.train_ds
         while True:
             model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
-                      initial_epoch=epoch, steps_per_epoch=ctx.steps_per_epoch, shuffle=False, callbacks=callbacks,
-                      verbose=self.verbose)
-            if guard.diverged is None:
-                break
-            event = {**guard.diverged, "lr_scale": recovery["lr_scale"]}
-            recovery["events"].append(event)
-            if train.on_nan != "rollback" or recovery["rollbacks"] >= train.nan_retries or last_finite.snapshot is None:
-                recovery["stopped"] = True
-                line = guard.describe(precision=runtime.precision)
-                if train.on_nan == "rollback":
-                    line += (f" (after {recovery['rollbacks']} rollback(s))" if last_finite.snapshot is not None
-                             else " (no finite epoch to roll back to)")
-                recovery["message"] = line
-                report = self._diverged_report(recipe, runtime, ctx, recovery, logger, t0, wall_before)
-                raise Diverged(line, report)
-            snap = last_finite.snapshot
-            restore_model(model, snap["weights"])
-            for var, value in zip(model.optimizer.variables, snap["optimizer"]):
-                var.assign(value)
-            for name, obj in stateful.items():
-                _restore_state(obj, snap["states"][name])
-            recovery["rollbacks"] += 1
-            recovery["lr_scale"] *= float(train.nan_lr_factor)
-            _scale_learning_rate(model, parts, recovery["lr_scale"])
-            epoch = snap["epoch"] + 1
-            guard.reset()
-            model.stop_training = False
-            train_ds = parts.train_dataset(recipe, ctx, epoch)
-            if self.verbose:
-                start = f"the end of epoch {epoch}" if epoch else "the initial weights"
-                print(f"kerastricks: {event['what']} was non-finite at epoch {event['epoch']}: rolled back to "
-                      f"{start}, learning rate x{recovery['lr_scale']:g} (rollback {recovery['rollbacks']} of at "
-                      f"most {train.nan_retries})", file=sys.stderr)
-        fit_wall = time.perf_counter() - segment_start
+                      initial_epoch=epoch, steps_per_epoch=run.ctx.steps_per_epoch, shuffle=False,
+                      callbacks=run.callbacks, verbose=self.verbose)
+            if run.guard.diverged is None:
+                return time.perf_counter() - segment_start
+            epoch = self._roll_back_or_stop(run)
+            train_ds = parts.train_dataset(self.recipe, run.ctx, epoch)
 
-        # ---- finish: the best model by train.monitor; after_fit hooks start from it
-        if best.best_weights is not None:
-            model.set_weights(best.best_weights)
-        for technique in techniques:
+    def _roll_back_or_stop(self, run: _Run) -> int:
+        """After a diverged fit: raise :class:`Diverged`, or restore the last finite state with a lower
+        rate and return the epoch to continue from."""
+        train, recovery, guard, model = self.recipe.train, run.recovery, run.guard, run.parts.model
+        event = {**guard.diverged, "lr_scale": recovery["lr_scale"]}
+        recovery["events"].append(event)
+        snap = run.last_finite.snapshot
+        if train.on_nan != "rollback" or recovery["rollbacks"] >= train.nan_retries or snap is None:
+            line = guard.describe(precision=run.runtime.precision)
+            if train.on_nan == "rollback":
+                line += f" (after {recovery['rollbacks']} rollback(s))" if snap is not None else \
+                    " (no finite epoch to roll back to)"
+            self._diverged(run, line)
+        restore_model(model, snap["weights"])
+        for var, value in zip(model.optimizer.variables, snap["optimizer"]):
+            var.assign(value)
+        for name, obj in run.stateful.items():
+            _restore_state(obj, snap["states"][name])
+        recovery["rollbacks"] += 1
+        recovery["lr_scale"] *= float(train.nan_lr_factor)
+        _scale_learning_rate(model, run.parts, recovery["lr_scale"])
+        guard.reset()
+        model.stop_training = False
+        epoch = snap["epoch"] + 1
+        if self.verbose:
+            start = f"the end of epoch {epoch}" if epoch else "the initial weights"
+            print(f"kerastricks: {event['what']} was non-finite at epoch {event['epoch']}: rolled back to "
+                  f"{start}, learning rate x{recovery['lr_scale']:g} (rollback {recovery['rollbacks']} of at "
+                  f"most {train.nan_retries})", file=sys.stderr)
+        return epoch
+
+    # ---- finish: best weights, after_fit hooks, model.keras, test, report, plots -------
+    def _finish(self, run: _Run, fit_wall: float) -> RunResult:
+        from kerastricks.report import build_report
+
+        train, parts, model, run_dir, ctx = self.recipe.train, run.parts, run.parts.model, run.run_dir, run.ctx
+        if run.best.best_weights is not None:
+            model.set_weights(run.best.best_weights)
+        for technique in run.techniques:  # after_fit hooks start from the best model
             technique.after_fit(model, ctx)
         if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
-            recovery["stopped"] = True
-            recovery["message"] = "a model weight was non-finite after training; model.keras was not written"
-            raise Diverged(recovery["message"],
-                           self._diverged_report(recipe, runtime, ctx, recovery, logger, t0, wall_before))
+            self._diverged(run, "a model weight was non-finite after training; model.keras was not written")
         if run_dir is not None:
             with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
                 model.save(tmp)
-            for name, artifact in ctx.artifacts.items():
+            for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
                 with kio.atomic_path(run_dir / name) as tmp:
                     artifact.save(tmp)
-
-        from kerastricks.report import build_report
-
-        test = evaluate_model(model, dataset, batch_size=max(parts.batch_size, 256))
-        rows = logger.rows
+        test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
+        rows = run.logger.rows
+        recovery = run.recovery
         report = build_report(
-            recipe=recipe, run_dir=run_dir, dataset=dataset, model=model, optimizer=parts.optimizer, rows=rows,
-            test=test, target_cb=target_cb, best=best, monitor=monitor, runtime=runtime, ctx=ctx,
-            techniques=techniques, wall=wall_before + time.perf_counter() - t0, fit_wall=fit_wall, resumed=resumed,
-            n_train=parts.n_train, divergence={"rollbacks": recovery["rollbacks"], "lr_scale": recovery["lr_scale"],
-                                               "events": recovery["events"]},
+            recipe=self.recipe, run_dir=run_dir, dataset=parts.dataset, model=model, optimizer=parts.optimizer,
+            rows=rows, test=test, target_cb=run.target, best=run.best, monitor=run.monitor, runtime=run.runtime,
+            ctx=ctx, techniques=run.techniques, wall=run.wall(), fit_wall=fit_wall, resumed=run.resumed,
+            n_train=parts.n_train, divergence={k: recovery[k] for k in ("rollbacks", "lr_scale", "events")},
         )
         if run_dir is not None:
             if train.plots:
-                if preloader is not None:
-                    preloader.join()
-                write_plots(run_dir, rows, test, dataset, parts.schedule, ctx.steps_per_epoch, parts.epochs)
-            report["wall_time_s"] = wall_before + time.perf_counter() - t0
+                if run.preloader is not None:
+                    run.preloader.join()
+                write_plots(run_dir, rows, test, parts.dataset, parts.schedule, ctx.steps_per_epoch, parts.epochs)
+            report["wall_time_s"] = run.wall()
             kio.write_json(run_dir / REPORT_FILE, report)
         return RunResult(run_dir=run_dir, report=report, model=model, history=rows)
 
     # ---- helpers -------------------------------------------------------------------
-    def _diverged_report(self, recipe, runtime, ctx, recovery, logger, t0, wall_before) -> dict[str, Any]:
+    def _diverged(self, run: _Run, line: str) -> None:
+        """Write the diverged run's report (strict JSON, no model) and raise :class:`Diverged`."""
+        recipe, recovery = self.recipe, run.recovery
+        recovery["stopped"] = True
+        recovery["message"] = line
         report = {"name": recipe.name, "recipe": recipe.source,
                   "run_dir": None if self.run_dir is None else str(self.run_dir),
                   "diverged": True, "divergence": recovery, "test": None, "model": None,
-                  "epochs_run": len(logger.rows), "epochs_planned": int(recipe.train.epochs),
-                  "last_epoch": logger.rows[-1] if logger.rows else {},
-                  "wall_time_s": wall_before + time.perf_counter() - t0, "seed": int(recipe.train.seed),
-                  **runtime.report()}
+                  "epochs_run": len(run.logger.rows), "epochs_planned": int(recipe.train.epochs),
+                  "last_epoch": run.logger.rows[-1] if run.logger.rows else {},
+                  "wall_time_s": run.wall(), "seed": int(recipe.train.seed), **run.runtime.report()}
         if self.run_dir is not None:
             kio.write_json(self.run_dir / REPORT_FILE, report)
-        return report
+        raise Diverged(line, report)
 
     def _monitor(self, dataset, has_val: bool) -> str:
         monitor = self.recipe.train.monitor
