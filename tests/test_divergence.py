@@ -153,3 +153,17 @@ def test_best_model_never_keeps_non_finite_weights():
     assert all(np.array_equal(a, b) for a, b in zip(best.best_weights, kept))
     best.on_epoch_end(2, {"val_accuracy": float("nan")})
     assert best.best_epoch == 1
+
+
+def test_rollback_lowers_the_rate_of_a_plateau_warmup_too(tmp_path, capsys):
+    # the plateau schedule's warmup sets the rate itself every batch: it must ramp to the scaled rate
+    code, err, out = run(tmp_path, capsys, "optimizer.learning_rate=1e6", "schedule.name=plateau",
+                         "schedule.warmup_epochs=2", "train.on_nan=rollback", "train.nan_retries=1",
+                         "train.nan_lr_factor=1e-6")
+    assert code == 0, err
+    report = strict_json(out / "report.json")
+    assert report["divergence"]["rollbacks"] == 1 and report["divergence"]["lr_scale"] == 1e-6
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    header = rows[0].split(",")
+    rates = [float(r.split(",")[header.index("learning_rate")]) for r in rows[1:]]
+    assert max(rates) <= 1e6 * 1e-6 * (1 + 1e-6)  # the ramp ends at the scaled rate, not at 1e6

@@ -146,6 +146,7 @@ class _LastFinite:
         self.guard = guard
         self.states = states
         self.snapshot: dict[str, Any] | None = None
+        self.lr_scale = 1.0  # the rollback scale the optimizer runs under (the trainer keeps it current)
 
     def take(self, model, epoch: int) -> None:
         self.snapshot = {
@@ -153,6 +154,7 @@ class _LastFinite:
             "weights": model_state(model),
             "optimizer": [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.optimizer.variables],
             "states": {k: _copy_state(o) for k, o in self.states.items()},
+            "lr_scale": self.lr_scale,
         }
 
 
@@ -317,8 +319,10 @@ class Trainer:
         finished = False
         if self._resume_state is not None:
             finished = self._restore(model, run.stateful)
-            if run.recovery["lr_scale"] != 1.0:
-                _scale_learning_rate(model, parts, run.recovery["lr_scale"])
+            scale = run.recovery["lr_scale"]
+            if scale != 1.0:  # the checkpoint's optimizer variables hold the scaled constant rate
+                _scale_learning_rate(model, parts, scale, restored_scale=scale)
+            run.last_finite.lr_scale = scale
         if run.run_dir is not None and train.plots:
             # matplotlib's import costs most of a second; do it while the model trains
             from kerastricks.plots import preload
@@ -358,14 +362,16 @@ class Trainer:
         for name, obj in run.stateful.items():
             _restore_state(obj, snap["states"][name])
         recovery["rollbacks"] += 1
-        recovery["lr_scale"] *= float(train.nan_lr_factor)
-        _scale_learning_rate(model, run.parts, recovery["lr_scale"])
+        recovery["lr_scale"] = float(f"{recovery['lr_scale'] * float(train.nan_lr_factor):.12g}")
+        _scale_learning_rate(model, run.parts, recovery["lr_scale"], restored_scale=snap["lr_scale"])
+        run.last_finite.lr_scale = recovery["lr_scale"]
         guard.reset()
         model.stop_training = False
         epoch = snap["epoch"] + 1
         if self.verbose:
             start = f"the end of epoch {epoch}" if epoch else "the initial weights"
-            print(f"kerastricks: {event['what']} was non-finite at epoch {event['epoch']}: rolled back to "
+            what = {"loss": "the training loss", "val_loss": "the validation loss"}.get(event["what"], "a weight")
+            print(f"kerastricks: {what} became non-finite at epoch {event['epoch']}: rolled back to "
                   f"{start}, learning rate x{recovery['lr_scale']:g} (rollback {recovery['rollbacks']} of at "
                   f"most {train.nan_retries})", file=sys.stderr)
         return epoch
@@ -465,16 +471,25 @@ class _KeepLastFinite(keras.callbacks.Callback):
             self.last_finite.take(self.model, epoch)
 
 
-def _scale_learning_rate(model, parts: Components, scale: float) -> None:
-    """Make the optimizer follow ``scale`` x the recipe's schedule (a rollback's lower rate)."""
+def _scale_learning_rate(model, parts: Components, scale: float, *, restored_scale: float) -> None:
+    """Make the optimizer follow ``scale`` x the recipe's rate (a rollback's lower rate).
+
+    A schedule object is wrapped in :class:`~kerastricks.schedules.ScaledLearningRate`; a constant rate
+    lives in an optimizer variable that the restored state already holds (with any plateau cuts, under
+    ``restored_scale``), so it is multiplied by ``scale / restored_scale``. Schedule callbacks that set
+    the rate themselves (the plateau schedule's warmup) get the scale too.
+    """
     from kerastricks.schedules.scaled import ScaledLearningRate
 
+    for callback in parts.schedule_callbacks:
+        if hasattr(callback, "scale"):
+            callback.scale = scale
     optimizer = model.optimizer
     target = getattr(optimizer, "inner_optimizer", None) or getattr(optimizer, "inner", None) or optimizer
     schedule = parts.schedule
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         target.learning_rate = ScaledLearningRate(schedule, scale)
-    else:
-        target.learning_rate = float(schedule) * scale
-    model.train_function = None  # the compiled step captured the old rate: trace again
-
+        model.train_function = None  # the compiled step captured the old rate: trace again
+    elif scale != restored_scale:
+        current = float(keras.ops.convert_to_numpy(target.learning_rate))
+        target.learning_rate = current * scale / restored_scale
