@@ -2,8 +2,9 @@
 
 Nothing may pass validation and then crash at the first step: that leaves a dead run directory
 behind. The full grid is validated (no TensorFlow needed); what validates is trained for a few
-real steps through the trainer's own build path, for every optimizer x schedule pair on the
-small ``digits`` preset and for every preset x schedule pair with the preset's own optimizer.
+real steps through the trainer's own build path: every optimizer with each schedule that reaches
+into the optimizer (or wraps the rate) on a small ``digits`` model, and every preset with every
+schedule it validates with, under the preset's own optimizer.
 """
 
 import math

@@ -288,8 +288,8 @@ def resolve_bench(
             raise type(exc)(message, file=exc.file, key=key, expected=exc.expected, received=exc.received,
                             hint=exc.hint) from None
     base = parsed[0].recipe
-    first_seed = int(base.train["seed"])
-    target_table = base.train["target"]
+    first_seed = base.train.seed
+    target_table = None if base.train.target is None else base.train.target.to_dict()
     return BenchSpec(
         variants=parsed,
         seeds=list(range(first_seed, first_seed + n_seeds)),

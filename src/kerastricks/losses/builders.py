@@ -189,7 +189,7 @@ def build_loss(name: str, options: dict[str, Any] | None, *, task: str, file: st
     if class_counts is None:
         raise ConfigError(
             f"loss '{entry.name}' needs the class counts of the training data",
-            file=file, key="loss.name", expected="class_counts (the trainer passes them)", received=None,
+            file=file, key="loss.name", expected="class_counts (the trainer passes them)", received="no class counts",
         )
     counts = np.asarray(class_counts)
     if counts.ndim != 1 or len(counts) < 2 or np.any(counts <= 0):

@@ -41,7 +41,7 @@ def _check_classification(ctx: TrainContext, technique: str) -> None:
     if data is None or data.task != "classification":
         raise ConfigError(f"{technique} needs a classification dataset", file=ctx.file,
                           key=f"techniques.{technique}", expected="classification data",
-                          received=None if data is None else data.task)
+                          received="no dataset" if data is None else data.task)
 
 
 def classifier_features(model: keras.Model, layer: keras.layers.Layer, x: np.ndarray,
@@ -94,7 +94,6 @@ class ClassifierRetraining(Technique):
         _check_classification(ctx, self.name)
         layer = _classifier(model, self.layer, ctx, self.name)
         data = ctx.dataset
-        train = ctx.recipe.train
         feats = classifier_features(model, layer, data.x_train)
         config = layer.get_config()
         config.update(name="classifier", dtype="float32")
@@ -103,9 +102,9 @@ class ClassifierRetraining(Technique):
         head = keras.Model(inputs, head_layer(inputs))
         head.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        sampler = ClassResampler(data.y_train, mode=self.mode, epochs=self.epochs, seed=int(train["seed"]),
+        sampler = ClassResampler(data.y_train, mode=self.mode, epochs=self.epochs, seed=ctx.seed,
                                  num_classes=data.num_classes)
-        ds = sampler.dataset(feats, data.y_train, batch_size=int(train["batch_size"]))
+        ds = sampler.dataset(feats, data.y_train, batch_size=ctx.batch_size)
         history = head.fit(ds, epochs=self.epochs, callbacks=[sampler], shuffle=False, verbose=0)
         layer.set_weights([np.asarray(w, dtype=np.asarray(v).dtype)
                            for w, v in zip(head_layer.get_weights(), layer.get_weights())])

@@ -41,18 +41,17 @@ class Resampling(Technique):
         if data is None or data.task != "classification":
             raise ConfigError("resampling needs a classification dataset", file=ctx.file,
                               key="techniques.resampling", expected="classification data",
-                              received=None if data is None else data.task)
-        train = ctx.recipe.train
+                              received="no dataset" if data is None else data.task)
         try:
             from kerastricks.data.resampling import ClassResampler
 
-            self._sampler = ClassResampler(data.y_train, mode=self.mode, epochs=int(train["epochs"]),
-                                           seed=int(train["seed"]), num_classes=data.num_classes)
+            self._sampler = ClassResampler(data.y_train, mode=self.mode, epochs=ctx.epochs, seed=ctx.seed,
+                                           num_classes=data.num_classes)
         except ConfigError as exc:
             raise ConfigError(f"cannot re-sample the training data ({exc.line()})", file=ctx.file,
                               key="techniques.resampling") from None
         ctx.notes[self.name] = {"class_counts": self._sampler.counts.tolist()}
-        return self._sampler.dataset(data.x_train, data.y_train, batch_size=int(train["batch_size"]))
+        return self._sampler.dataset(data.x_train, data.y_train, batch_size=ctx.batch_size)
 
     def callbacks(self, ctx: TrainContext):
         return [] if self._sampler is None else [self._sampler]
