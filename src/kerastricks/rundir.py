@@ -13,6 +13,9 @@ METRICS_FILE = "metrics.csv"
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = Path("checkpoints") / "last.npz"
 LOGS_DIR = "logs"
+#: How many times the run was resumed (counted at each resume, before any work: a resume killed
+#: before its first checkpoint still counts).
+RESUMES_FILE = Path("checkpoints") / "resumes.txt"
 
 
 def make_run_dir(root: str | Path, name: str) -> Path:

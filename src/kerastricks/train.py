@@ -61,6 +61,7 @@ from kerastricks.rundir import (
     MODEL_FILE,
     RECIPE_FILE,
     REPORT_FILE,
+    RESUMES_FILE,
     check_out_dir,
     check_runs_root,
     claim_out_dir,
@@ -135,8 +136,7 @@ class _Run:
     def checkpoint_extra(self) -> dict[str, Any]:
         """What the checkpoint keeps besides weights and callback state."""
         return {"wall_time_s": self.wall(), "stop_training": bool(getattr(self.parts.model, "stop_training", False)),
-                "rollbacks": self.recovery["rollbacks"], "lr_scale": self.recovery["lr_scale"],
-                "resumed": self.resumed}
+                "rollbacks": self.recovery["rollbacks"], "lr_scale": self.recovery["lr_scale"]}
 
 
 class _LastFinite:
@@ -200,6 +200,7 @@ class Trainer:
         self.write = write
         self.run_dir: Path | None = None
         self._resume_state: tuple[dict, list, list] | None = None
+        self._resumes = 0  # times this run was resumed (Trainer.resume counts them)
         if write and out is not None:
             check_out_dir(out)  # before any heavy work: one line, nothing created
         elif write:
@@ -228,6 +229,14 @@ class Trainer:
         trainer.write = True
         trainer.run_dir = run_dir
         kio.remove_temp_files(run_dir)  # a kill mid-write leaves .name.XXXXXXXX files behind
+        counter = run_dir / RESUMES_FILE
+        try:
+            trainer._resumes = int(counter.read_text()) + 1 if counter.exists() else 1
+        except ValueError:
+            raise RunDirError("unreadable resume counter", file=str(counter), key="--resume",
+                              expected="an integer", received=counter.read_text()[:40]) from None
+        counter.parent.mkdir(exist_ok=True)
+        kio.write_text(counter, f"{trainer._resumes}\n")
         ckpt = run_dir / CHECKPOINT_FILE
         if ckpt.exists():
             try:
@@ -266,7 +275,7 @@ class Trainer:
         if state:
             run.recovery.update(rollbacks=int(state["extra"].get("rollbacks", 0)),
                                 lr_scale=float(state["extra"].get("lr_scale", 1.0)))
-            run.resumed = int(state["extra"].get("resumed", 0)) + 1
+        run.resumed = self._resumes
         run.techniques = recipe.build_techniques()
         run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit, first_epoch=run.first_epoch)
         run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)

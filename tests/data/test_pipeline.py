@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerastricks.data.pipeline import make_tf_dataset, steps_per_epoch
 from kerastricks.errors import ConfigError, DataError
@@ -153,3 +154,22 @@ def test_epoch_steps_cuts_or_restarts_each_epoch(arrays):
     assert run(6, first=1) == longer[6:]
     with pytest.raises(ConfigError, match="epoch_steps"):
         make_tf_dataset(x, y, batch_size=16, shuffle=True, seed=3, epoch_range=(0, 3), epoch_steps=0)
+
+
+def test_stages_with_an_epoch_keyword_see_each_epoch(arrays):
+    x, y = arrays
+    seen_plain, seen_epochs = [], []
+
+    def plain(ds):
+        seen_plain.append(None)
+        return ds
+
+    def per_epoch(ds, epoch=0):
+        seen_epochs.append(epoch)
+        return ds.map(lambda xi, yi: (xi + tf.cast(epoch, xi.dtype), yi))
+
+    ds = make_tf_dataset(x, y, batch_size=N, shuffle=False, seed=0, epoch_range=(1, 4),
+                         stages={"after_augmentation": [plain, per_epoch]})
+    assert seen_epochs == [1, 2, 3] and len(seen_plain) == 3
+    firsts = [float(xb.numpy()[0, 0]) for xb, _ in ds.take(3)]
+    assert firsts == [1.0, 2.0, 3.0]  # sample 0 plus its epoch: each epoch got its own stage

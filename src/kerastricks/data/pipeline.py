@@ -73,7 +73,10 @@ def make_tf_dataset(
             same sequence for the same ``seed``); see
             :mod:`kerastricks.data.augment`.
         stages: Stage name (one of :data:`PIPELINE_STAGES`) -> functions
-            ``ds -> ds`` applied there, in order.
+            ``ds -> ds`` applied there, in order. With ``epoch_range``, a
+            function with an ``epoch`` keyword is called ``fn(ds, epoch=e)`` for
+            each epoch ``e`` (its randomness can then differ per epoch and
+            still resume exactly).
         threads: Size of a private thread pool for this pipeline (parallel
             ``map`` calls included); default ``None``: ``tf.data``'s shared
             pool, as many threads as cores.
@@ -108,9 +111,9 @@ def make_tf_dataset(
     for name in stages:
         check_arg(name in PIPELINE_STAGES, "stages", f"keys among {', '.join(PIPELINE_STAGES)}", name)
 
-    def run(name: str, ds: tf.data.Dataset) -> tf.data.Dataset:
+    def run(name: str, ds: tf.data.Dataset, epoch: int | None = None) -> tf.data.Dataset:
         for fn in stages.get(name, ()):
-            ds = fn(ds)
+            ds = fn(ds, epoch=epoch) if epoch is not None and _takes_epoch(fn) else fn(ds)
         return ds
 
     tensors = x if y is None else (x, y)
@@ -160,7 +163,7 @@ def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batc
         ds = base
         if shuffle:
             ds = ds.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
-        ds = run("before_augmentation", run("source", ds))
+        ds = run("before_augmentation", run("source", ds, epoch), epoch)
         if augment is not None:
             draws = tf.data.Dataset.random(seed=epoch_seed + 1, rerandomize_each_iteration=False)
             ds = tf.data.Dataset.zip((ds, draws))
@@ -169,8 +172,8 @@ def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batc
                             num_parallel_calls=tf.data.AUTOTUNE)
             else:
                 ds = ds.map(lambda xi, r: augment(xi, tf.stack([r, r // 2 + 1])), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = run("after_augmentation", ds)
-        ds = run("after_batch", ds.batch(int(batch_size), drop_remainder=drop_remainder))
+        ds = run("after_augmentation", ds, epoch)
+        ds = run("after_batch", ds.batch(int(batch_size), drop_remainder=drop_remainder), epoch)
         return ds if epoch_steps is None else ds.repeat().take(int(epoch_steps))
 
     parts = [one_epoch(e) for e in range(first, end)]
@@ -184,6 +187,15 @@ def _epochs(base: tf.data.Dataset, n: int, epoch_range: tuple[int, int], *, batc
     # not divide the steps per epoch, skips the last steps of the last epoch ("Your input ran out of
     # data"). The repeated tail is never read: fit stops after epochs x steps_per_epoch batches.
     return parts[0].repeat()
+
+
+def _takes_epoch(fn: Callable) -> bool:
+    import inspect
+
+    try:
+        return "epoch" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
 
 
 def _finish(ds: tf.data.Dataset, threads: int | None) -> tf.data.Dataset:

@@ -83,8 +83,9 @@ class DataEchoing(Technique):
         def budget(ds):
             return ds.take(fresh)
 
-        def repeat(ds):
-            return echo(ds, self.factor, level=self.level, shuffle_buffer=self.shuffle_buffer, seed=seed + 7)
+        def repeat(ds, epoch: int = 0):  # new echo draws every epoch, a pure function of (seed, epoch)
+            return echo(ds, self.factor, level=self.level, shuffle_buffer=self.shuffle_buffer,
+                        seed=seed + 7 + 1_000_003 * epoch)
 
         stage = "after_batch" if self.level == "batch" else self.placement
         return {"source": budget, stage: repeat}
