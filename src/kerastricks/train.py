@@ -235,8 +235,6 @@ class Trainer:
         except ValueError:
             raise RunDirError("unreadable resume counter", file=str(counter), key="--resume",
                               expected="an integer", received=counter.read_text()[:40]) from None
-        counter.parent.mkdir(exist_ok=True)
-        kio.write_text(counter, f"{trainer._resumes}\n")
         ckpt = run_dir / CHECKPOINT_FILE
         if ckpt.exists():
             try:
@@ -286,6 +284,9 @@ class Trainer:
                             else make_run_dir(self.runs_root, recipe.name or "run"))
             kio.write_text(self.run_dir / RECIPE_FILE, recipe.to_toml())
         run.run_dir = run.ctx.run_dir = self.run_dir
+        if self._resumes and run.run_dir is not None:  # counted once setup worked, before any training
+            (run.run_dir / RESUMES_FILE).parent.mkdir(exist_ok=True)
+            kio.write_text(run.run_dir / RESUMES_FILE, f"{self._resumes}\n")
         return run
 
     # ---- callbacks: the run's bookkeeping around the schedule's and the techniques' ---

@@ -35,7 +35,8 @@ def test_crt_then_tau_norm_after_training(lt_recipe):
     assert scores[notes["tau_norm"]["tau"]] == max(scores.values()) >= scores[0.0]
     # cRT on the kept model changes the logits layer only (features frozen)
     model = result.model
-    ctx = TrainContext(recipe=recipe, file="lt.toml", dataset=load_recipe_dataset(recipe))
+    ctx = TrainContext.for_recipe(recipe)  # seed, batch size, epochs: as the trainer fills them
+    ctx.dataset = load_recipe_dataset(recipe)
     before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
     ClassifierRetraining(epochs=1).after_fit(model, ctx)
     for layer in model.layers:
