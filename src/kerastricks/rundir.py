@@ -61,20 +61,19 @@ def claim_out_dir(path: str | Path, hint: str = "choose a new --out or continue 
 def check_runs_root(root: str | Path, key: str = "--runs-root") -> Path:
     """Raise ``RunDirError`` unless ``root`` is, or can become, a directory (no part of it is a file)."""
     root = Path(root)
-    for parent in (root, *root.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunDirError("is a file, not a directory", file=str(parent), key=key,
-                                  expected="a directory for run directories", received="a file")
-            break
+    _nearest_is_dir((root, *root.parents), "is a file, not a directory", key, "a directory for run directories")
     return root
 
 
 def check_parent(path: str | Path, key: str = "--out") -> None:
     """Raise ``RunDirError`` if a parent of ``path`` exists as a file (the directory could never be made)."""
-    for parent in Path(path).parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunDirError("a parent of the output directory is a file", file=str(parent), key=key,
-                                  expected="a directory", received="a file")
+    _nearest_is_dir(Path(path).parents, "a parent of the output directory is a file", key, "a directory")
+
+
+def _nearest_is_dir(candidates, message: str, key: str, expected: str) -> None:
+    """The first of ``candidates`` (a path, then its parents) that exists must be a directory."""
+    for path in candidates:
+        if path.exists():
+            if not path.is_dir():
+                raise RunDirError(message, file=str(path), key=key, expected=expected, received="a file")
             return

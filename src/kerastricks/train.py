@@ -43,13 +43,19 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from kerastricks import io as kio
 
 # Re-exported for callers of the wave-1 trainer module.
 from kerastricks.build import Components, build_components, load_recipe_dataset  # noqa: F401
-from kerastricks.callbacks.checkpoints import model_state, restore_model
+from kerastricks.callbacks.checkpoints import (
+    capture_states,
+    model_state,
+    optimizer_state,
+    restore_model,
+    restore_optimizer,
+    restore_states,
+)
 from kerastricks.callbacks.divergence import all_finite
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import Recipe, metric_mode
@@ -149,28 +155,9 @@ class _LastFinite:
         self.lr_scale = 1.0  # the rollback scale the optimizer runs under (the trainer keeps it current)
 
     def take(self, model, epoch: int) -> None:
-        self.snapshot = {
-            "epoch": epoch,
-            "weights": model_state(model),
-            "optimizer": [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.optimizer.variables],
-            "states": {k: _copy_state(o) for k, o in self.states.items()},
-            "lr_scale": self.lr_scale,
-        }
-
-
-def _copy_state(obj: Any) -> dict[str, Any]:
-    import copy
-
-    state = {"dict": copy.deepcopy(obj.state_dict())}
-    if hasattr(obj, "state_arrays"):
-        state["arrays"] = [np.array(a, copy=True) for a in obj.state_arrays()]
-    return state
-
-
-def _restore_state(obj: Any, state: dict[str, Any]) -> None:
-    obj.load_state_dict(state["dict"])
-    if "arrays" in state and hasattr(obj, "load_state_arrays"):
-        obj.load_state_arrays(state["arrays"])
+        callbacks, arrays = capture_states(self.states)
+        self.snapshot = {"epoch": epoch, "weights": model_state(model), "optimizer": optimizer_state(model),
+                         "callbacks": callbacks, "state_arrays": arrays, "lr_scale": self.lr_scale}
 
 
 class Trainer:
@@ -211,20 +198,10 @@ class Trainer:
     def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> Trainer:
         """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
         from kerastricks.callbacks import read_checkpoint
-        from kerastricks.recipes import load_recipe
+        from kerastricks.evaluate import check_resumable
 
         run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunDirError("not a directory", file=str(run_dir), key="--resume")
-        if not (run_dir / RECIPE_FILE).exists():
-            raise RunDirError(
-                "not a kerastricks run directory", file=str(run_dir), key="--resume",
-                expected=f"a directory with {RECIPE_FILE}", received="no recipe.toml",
-            )
-        if (run_dir / REPORT_FILE).exists():
-            raise RunDirError("run is already complete (report.json exists); nothing to resume",
-                              file=str(run_dir), key="--resume")
-        recipe = load_recipe(run_dir / RECIPE_FILE)
+        recipe = check_resumable(run_dir)  # the command line's own check: one line, nothing touched
         trainer = cls(recipe, verbose=verbose, write=False)
         trainer.write = True
         trainer.run_dir = run_dir
@@ -367,10 +344,8 @@ class Trainer:
                     " (no finite epoch to roll back to)"
             self._diverged(run, line)
         restore_model(model, snap["weights"])
-        for var, value in zip(model.optimizer.variables, snap["optimizer"]):
-            var.assign(value)
-        for name, obj in run.stateful.items():
-            _restore_state(obj, snap["states"][name])
+        restore_optimizer(model, snap["optimizer"])
+        restore_states(run.stateful, snap["callbacks"], snap["state_arrays"])
         recovery["rollbacks"] += 1
         recovery["lr_scale"] = float(f"{recovery['lr_scale'] * float(train.nan_lr_factor):.12g}")
         _scale_learning_rate(model, run.parts, recovery["lr_scale"], restored_scale=snap["lr_scale"])
@@ -445,8 +420,6 @@ class Trainer:
         return f"val_{base}" if has_val else base
 
     def _restore(self, model, stateful: dict[str, Any]) -> bool:
-        from kerastricks.callbacks import restore_optimizer
-
         state, variables, opt_values = self._resume_state
         try:
             restore_model(model, variables)
@@ -454,11 +427,7 @@ class Trainer:
         except ValueError as exc:
             raise RunDirError(f"checkpoint does not match the recipe's model ({exc})",
                               file=str(self.run_dir / CHECKPOINT_FILE), key="--resume") from None
-        for name, obj in stateful.items():
-            if name in state["callbacks"]:
-                obj.load_state_dict(state["callbacks"][name])
-            if name in state.get("state_arrays", {}) and hasattr(obj, "load_state_arrays"):
-                obj.load_state_arrays(state["state_arrays"][name])
+        restore_states(stateful, state["callbacks"], state.get("state_arrays", {}))
         return bool(state["extra"].get("stop_training", False))
 
 

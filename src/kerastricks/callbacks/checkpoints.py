@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from kerastricks import io as kio
+from kerastricks.callbacks.divergence import all_finite
 
 LAST = "last"
 
@@ -72,7 +73,7 @@ class BestModel(keras.callbacks.Callback):
         finally:
             if self.swap is not None:
                 self.swap.on_test_end()
-        if not all(np.all(np.isfinite(w)) for w in weights if np.issubdtype(w.dtype, np.floating)):
+        if not all_finite(weights):
             return  # a diverged model is never "best"
         self.best = float(value)
         self.best_epoch = epoch + 1
@@ -143,23 +144,20 @@ class RunCheckpoint(keras.callbacks.Callback):
     def write(self, model: keras.Model, epoch: int) -> None:
         """Save the state after ``epoch`` epochs (the epoch a resumed run starts at)."""
         weights = model_state(model)
-        optimizer = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+        optimizer = optimizer_state(model)
+        callbacks, state_arrays = capture_states(self.states)
         state = {
             "epoch": int(epoch),
             "n_weights": len(weights),
             "n_optimizer": len(optimizer),
-            "callbacks": {name: obj.state_dict() for name, obj in self.states.items()},
+            "callbacks": callbacks,
             "extra": self.extra() if self.extra else {},
+            "arrays": {name: len(a) for name, a in state_arrays.items()},
         }
         arrays = {f"w{i}": w for i, w in enumerate(weights)}
         arrays.update({f"o{i}": v for i, v in enumerate(optimizer)})
-        counts = {}
-        for name, obj in self.states.items():
-            if hasattr(obj, "state_arrays"):
-                extra_arrays = obj.state_arrays()
-                counts[name] = len(extra_arrays)
-                arrays.update({f"s{len(counts) - 1}_{i}": a for i, a in enumerate(extra_arrays)})
-        state["arrays"] = counts
+        for k, values in enumerate(state_arrays.values()):
+            arrays.update({f"s{k}_{i}": a for i, a in enumerate(values)})
         arrays["state"] = np.frombuffer(json.dumps(state, default=kio._json_default).encode("utf-8"), dtype=np.uint8)
         with kio.atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -175,16 +173,44 @@ def model_state(model: keras.Model) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.variables]
 
 
-def restore_model(model: keras.Model, values: list[np.ndarray]) -> None:
-    """Assign values saved by :func:`model_state` to ``model.variables``."""
-    variables = model.variables
+def optimizer_state(model: keras.Model) -> list[np.ndarray]:
+    """Values of ``model.optimizer.variables`` (iterations, moments, EMA averages, learning rate)."""
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.optimizer.variables]
+
+
+def capture_states(states: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+    """``(name -> state_dict(), name -> state_arrays())`` of resumable objects, as independent copies."""
+    import copy
+
+    dicts = {name: copy.deepcopy(obj.state_dict()) for name, obj in states.items()}
+    arrays = {name: [np.array(a, copy=True) for a in obj.state_arrays()]
+              for name, obj in states.items() if hasattr(obj, "state_arrays")}
+    return dicts, arrays
+
+
+def restore_states(states: dict[str, Any], dicts: dict[str, Any], arrays: dict[str, list[np.ndarray]]) -> None:
+    """Load what :func:`capture_states` (or a checkpoint) holds back into the objects it names."""
+    for name, obj in states.items():
+        if name in dicts:
+            obj.load_state_dict(dicts[name])
+        if name in arrays and hasattr(obj, "load_state_arrays"):
+            obj.load_state_arrays(arrays[name])
+
+
+def _assign(variables: list, values: list[np.ndarray], owner: str) -> None:
+    """Assign ``values`` to ``variables`` once every count and shape matched (else ``ValueError``, nothing assigned)."""
     if len(variables) != len(values):
-        raise ValueError(f"model has {len(variables)} variables, checkpoint has {len(values)}")
+        raise ValueError(f"{owner} has {len(variables)} variables, checkpoint has {len(values)}")
     for var, value in zip(variables, values):
         if tuple(var.shape) != tuple(value.shape):
-            raise ValueError(f"model variable {var.path}: shape {tuple(var.shape)} != saved {value.shape}")
+            raise ValueError(f"{owner} variable {var.path}: shape {tuple(var.shape)} != saved {value.shape}")
     for var, value in zip(variables, values):
         var.assign(value)
+
+
+def restore_model(model: keras.Model, values: list[np.ndarray]) -> None:
+    """Assign values saved by :func:`model_state` to ``model.variables``."""
+    _assign(model.variables, values, "model")
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
@@ -207,10 +233,4 @@ def restore_optimizer(model: keras.Model, values: list[np.ndarray]) -> None:
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
-    variables = optimizer.variables
-    if len(variables) != len(values):
-        raise ValueError(f"optimizer has {len(variables)} variables, checkpoint has {len(values)}")
-    for var, value in zip(variables, values):
-        if tuple(var.shape) != tuple(value.shape):
-            raise ValueError(f"optimizer variable {var.path}: shape {tuple(var.shape)} != saved {value.shape}")
-        var.assign(value)
+    _assign(optimizer.variables, values, "optimizer")
