@@ -28,6 +28,13 @@ def _keep(x: np.ndarray | None, y: np.ndarray | None, classes: Sequence[int]):
     return x[mask], lookup[y[mask]]
 
 
+def check_subset_keys(classes: Sequence[int] | None, file: str | None = None) -> None:
+    """The check of ``[data] classes`` that needs no data: at least two distinct indices."""
+    if classes is not None and (len(classes) < 2 or len(set(classes)) != len(classes)):
+        raise ConfigError(file=file, key="data.classes", expected="at least two distinct class indices",
+                          received=list(classes))
+
+
 def select_classes(ds: Dataset, classes: Sequence[int], *, file: str | None = None) -> Dataset:
     """Keep the examples of ``classes`` in every split, relabelled ``0..k-1`` in the order given.
 
@@ -96,4 +103,4 @@ def subsample_train(ds: Dataset, n: int, seed: int, *, file: str | None = None) 
                    class_names=ds.class_names, meta={**ds.meta, "train_examples": int(n), "subset_seed": int(seed)})
 
 
-__all__ = ["select_classes", "stratified_counts", "subsample_train"]
+__all__ = ["check_subset_keys", "select_classes", "stratified_counts", "subsample_train"]

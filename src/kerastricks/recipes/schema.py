@@ -540,6 +540,9 @@ def _cross_checks(recipe: Recipe) -> None:
     from kerastricks.transfer.settings import check_transfer
 
     check_transfer(recipe)
+    from kerastricks.data.subsets import check_subset_keys
+
+    check_subset_keys(recipe.data.get("classes"), file)
 
 
 #: Optimizers whose update divides by the learning rate (Keras's FTRL): a rate of 0 gives NaN.

@@ -20,6 +20,7 @@ across the phase boundary. What cannot be a rate:
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ class TransferPlan:
         phase1 = phase_rate(base_lr, freeze)
         p2_lr = settings.get("phase2_learning_rate") or base_lr
         phase2 = phase_rate(p2_lr, epochs - freeze)
+        return self.optimizer_for_rates(model, optimizer, phase1, phase2, steps_per_epoch)
+
+    def optimizer_for_rates(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, phase1: Any,
+                            phase2: Any, steps_per_epoch: int) -> tuple[Any, Any]:
+        """As :meth:`optimizer`, with each phase's rate given (a float or a schedule of the phase's step)."""
+        freeze = self.freeze_epochs
         groups, optimizers, head_rate = [], [], None
         for i, names in enumerate(self.groups):
             if not self.trains(i):
@@ -152,7 +159,9 @@ def load_source(init_from: str, weights_file: str | None, input_shape: tuple[int
                               key="model.init_from", expected=f"an architecture that accepts {input_shape}",
                               received=init_from) from None
         try:
-            model.load_weights(weights_file)
+            with warnings.catch_warnings():  # Keras warns per layer before it raises: the one line says it
+                warnings.simplefilter("ignore")
+                model.load_weights(weights_file)
         except Exception as exc:  # a file of another architecture or input shape
             raise ConfigError(f"does not match applications:{name} built for input {input_shape} "
                               f"({type(exc).__name__}: {_first_line(exc)})", file=file, key="model.weights_file",
