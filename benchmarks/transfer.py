@@ -71,7 +71,7 @@ def task_a(ds, pair, epochs: int):
     name, opts = MODELS[ds.name]
     model = build_model(name, input_shape=a.input_shape, num_outputs=len(keep), options=opts)
     model.compile(keras.optimizers.Adam(LR), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit_compile=False)
     model.fit(a.x_train, a.y_train, epochs=epochs, batch_size=128, verbose=0)
     acc = float(model.evaluate(a.x_test, a.y_test, verbose=0)[1])
     return model, acc
@@ -119,10 +119,10 @@ def run_variant(variant: str, a_model_path: str, ds_name: str, data, seed: int) 
                                                      "unfreeze_every": 1, **settings}, EPOCHS)
         optimizer, _ = plan.optimizer_for_rates(model, keras.optimizers.Adam(LR), LR, PHASE2_LR, steps)
         callbacks = [plan.callback()]
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
     model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, callbacks=callbacks,
               shuffle=True)
-    pred = np.argmax(model.predict(xt, batch_size=512, verbose=0), axis=1)
+    pred = np.argmax(keras.ops.convert_to_numpy(model(xt, training=False)), axis=1)
     return float(np.mean(pred != yt))
 
 
