@@ -104,12 +104,17 @@ def train_settings(
             with compute capability >= 8.0 and on CPUs with AVX512-BF16/AMX,
             ``mixed_float16`` (with loss scaling) on older GPUs, else
             ``float32``. The report records the policy and the reason.
-        jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
-            was measured on CPUs).
-        steps_per_execution: Batches per compiled call (fewer Python round trips).
-        threads: TensorFlow intra- and inter-op threads; ``"auto"`` keeps
-            TensorFlow's default (one per core). Small models on few cores can
-            train faster with 1 (measured on MNIST-1D, see docs/guide.md).
+        jit_compile: XLA compilation; ``"auto"`` decides per backend: on for
+            JAX (un-jitted JAX is far slower), on GPUs for TensorFlow (no gain
+            was measured on CPUs), off for PyTorch.
+        steps_per_execution: Batches per compiled call (fewer Python round
+            trips); PyTorch runs one batch per call, so it is 1 there (the
+            report says so).
+        threads: Intra-op threads of the backend (TensorFlow: intra and
+            inter-op; PyTorch: ``torch.set_num_threads``; JAX: ``XLA_FLAGS``
+            before JAX starts); ``"auto"`` keeps the backend's default (one
+            per core). Small models on few cores can train faster with 1
+            (measured on MNIST-1D, see docs/guide.md).
         monitor: Metric that picks the best epoch (``model.keras``);
             ``"auto"``: ``val_accuracy`` for classification, ``val_loss``
             otherwise (``accuracy``/``loss`` without validation data);
@@ -120,7 +125,9 @@ def train_settings(
         checkpoint_every: Epochs between resumable checkpoints.
         tensorboard: Write TensorBoard logs.
         plots: Write PNG plots.
-        deterministic: Deterministic TensorFlow ops (same seed -> same numbers).
+        deterministic: Deterministic ops (TensorFlow op determinism, PyTorch
+            deterministic algorithms; JAX is deterministic on CPU): same seed ->
+            same numbers.
         on_nan: What a non-finite loss or weight does: ``"stop"`` ends the run
             (exit code 3, no model written), ``"rollback"`` restores the last
             finite checkpoint, multiplies the learning rate by ``nan_lr_factor``
