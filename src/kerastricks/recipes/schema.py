@@ -433,8 +433,13 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
                                    exclude=("path",))
     data_cfg.update(loader_opts)
 
-    model = _component("model", _check_table(raw.get("model"), "model", file), "mlp", MODELS, file,
+    from kerastricks.models.constraints import split_shared_model_options
+
+    model_table = _check_table(raw.get("model"), "model", file)
+    model_shared = split_shared_model_options(model_table, file=file)  # max_norm: every model takes it
+    model = _component("model", model_table, "mlp", MODELS, file,
                        exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
+    model.update(model_shared)
     from kerastricks.models import check_model_choices
 
     check_model_choices(model, file=file)
