@@ -41,6 +41,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.schedules.one_cycle",
     "kerastricks.schedules.scaled",
     "kerastricks.schedules.warmup",
+    "kerastricks.transfer.core",
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
 )

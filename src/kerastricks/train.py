@@ -274,7 +274,7 @@ class Trainer:
         train, parts, run_dir = self.recipe.train, run.parts, run.run_dir
         technique_callbacks = [cb for technique in run.techniques for cb in technique.callbacks(run.ctx)]
         run.guard = DivergenceGuard()
-        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None, columns=run.ctx.epoch_columns)
         run.best = BestModel(monitor=run.monitor, mode=metric_mode(run.monitor), swap=run.ctx.eval_swap)
         if train.target is not None:
             tgt = train.target
