@@ -98,14 +98,14 @@ def parse_param(table: Any, index: int, file: str) -> Param:
     if not isinstance(table, dict):
         raise ConfigError(file=file, key=where, expected="a table with key, type and a range or choices",
                           received=table)
-    unknown = sorted(set(table) - set(PARAM_KEYS))
-    if unknown:
-        raise ConfigError("unknown setting", file=file, key=f"{where}.{unknown[0]}",
-                          expected=f"one of {', '.join(PARAM_KEYS)}", received=unknown[0])
     key = table.get("key")
     if not isinstance(key, str) or not key.strip():
         raise ConfigError(file=file, key=f"{where}.key", expected="a dotted recipe key like optimizer.learning_rate",
                           received=key)
+    unknown = sorted(set(table) - set(PARAM_KEYS))
+    if unknown:
+        raise ConfigError("unknown setting", file=file, key=f"{key}.{unknown[0]}",
+                          expected=f"one of {', '.join(PARAM_KEYS)}", received=unknown[0])
     kind = table.get("type")
     if kind not in TYPES:
         raise ConfigError(file=file, key=f"{key}.type", expected=f"one of {', '.join(TYPES)}", received=kind)
@@ -196,7 +196,7 @@ def toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)
-    return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")  # TOML forbids a raw DEL
 
 
 def overrides_for(values: dict[str, Any]) -> list[str]:
