@@ -234,14 +234,16 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
                     mtime = None
                 if mtime is not None and mtime != stamp:
                     stamp = mtime
-                    for row in read_metrics(metrics_path)[len(seen):]:
-                        seen.append(now - started)
+                    rows = read_metrics(metrics_path)[len(seen):]
+                    seen.extend(now - started for _ in rows)
+                    if rows:
+                        trial.set_user_attr("epoch_seen_s", seen)  # when each epoch was seen (kept if stopped)
+                    for row in rows:
                         value = row.get(objective.metric)
                         if prune and value is not None and value == value:
                             trial.report(value, step=int(row["epoch"]))
                             if code is None and trial.should_prune():
                                 _stop(proc)
-                                trial.set_user_attr("epoch_seen_s", seen)
                                 return finish(TrialState.PRUNED, f"pruned after epoch {int(row['epoch'])} "
                                                                  f"({objective.metric} {value:.4g})")
                 if code is not None:
@@ -252,7 +254,6 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
             with contextlib.suppress(Exception):
                 finish(TrialState.FAIL, "interrupted", count=False)
             raise
-    trial.set_user_attr("epoch_seen_s", seen)
     report_path = run_dir / "report.json"
     if code != 0 or not report_path.is_file():
         what = "diverged" if code == 3 else f"exit code {code}"
