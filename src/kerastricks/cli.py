@@ -10,6 +10,10 @@
     kerastricks evaluate RUN_DIR
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
                       [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
+    kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
+                      [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
+                      [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
+                      [--seed N] [--set KEY=VALUE ...] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
 input: one line naming the file, the key, what was expected and what was found,
@@ -105,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time-to-target threshold, e.g. val_accuracy=0.98 (default: the recipe's train.target)")
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
     bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
+
+    tune = sub.add_parser(
+        "tune", help="search recipe keys with Optuna (each trial a train process; pruning; resumable, distributed)",
+        description="An Optuna study over recipe keys. Each trial is a `kerastricks train` run in its own process; "
+                    "per-epoch values reach the pruner. The same command continues a killed study, and runs one "
+                    "distributed study on every machine that reaches the same --storage.")
+    recipe_args(tune)
+    tune.add_argument("--space", required=True, metavar="SPACE.toml", help="search space: [[param]] tables")
+    tune.add_argument("--trials", type=_positive_int, metavar="N",
+                      help="trials in the study, counted across runs of the command and machines "
+                           "(default 20, or the grid's size; a trial killed with its worker is not counted)")
+    tune.add_argument("--timeout", type=_positive_seconds, metavar="S",
+                      help="start no trial after S seconds (a running trial finishes)")
+    tune.add_argument("--workers", type=_positive_int, default=1, metavar="K",
+                      help="local worker processes sharing the storage (default 1)")
+    tune.add_argument("--storage", metavar="URL",
+                      help="SQLAlchemy URL (postgresql://..., mysql://..., sqlite:///...) or journal:PATH "
+                           "(default: sqlite:///OUT/study.db)")
+    tune.add_argument("--study", metavar="NAME", help="study name in the storage (default: the recipe's name)")
+    tune.add_argument("--sampler", default="tpe", help="tpe (default), random, grid or cmaes")
+    tune.add_argument("--pruner", help="median (default for one per-epoch objective), halving, hyperband or none")
+    tune.add_argument("--objective", dest="objectives", action="append", default=[], metavar="METRIC[:max|min]",
+                      help="what to optimize (default val_accuracy:max); repeat for a Pareto front, e.g. "
+                           "--objective val_accuracy:max --objective time_to_target_s:min")
+    tune.add_argument("--seed", type=int, help="sampler seed (worker k uses seed + k; default: unseeded)")
+    tune.add_argument("--out", help="study directory (default: tune/<study>); the same --out continues the study")
     return parser
 
 
@@ -389,6 +419,25 @@ def _bench(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    import shlex
+
+    from kerastricks import tune
+
+    spec = tune.resolve_tune(args.recipe, preset=args.preset, space=args.space, overrides=args.overrides,
+                             objectives=args.objectives, sampler=args.sampler, pruner=args.pruner,
+                             storage=args.storage, study=args.study, trials=args.trials, timeout=args.timeout,
+                             workers=args.workers, seed=args.seed, out=args.out,
+                             command="kerastricks " + shlex.join(args.argv))
+    result = tune.run(spec, progress=lambda line: print(line, flush=True))
+    print(f"\nwrote {result['directory']}/" + ", ".join(result["files"]))
+    for problem in result["failed_workers"]:
+        print(f"kerastricks: error: {problem}; the same command continues the study", file=sys.stderr)
+    if not result["best"]:
+        print(f"kerastricks: error: no trial completed; see {result['directory']}/study.md", file=sys.stderr)
+    return result["exit_code"]
+
+
 def _version() -> int:
     from kerastricks.runtime import versions
 
@@ -399,6 +448,7 @@ def _version() -> int:
 
 COMMANDS = {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
             "bench": _bench, "lr-find": _lr_find}
+COMMANDS["tune"] = _tune
 
 
 # ---- output ---------------------------------------------------------------------
