@@ -60,9 +60,10 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     applied as the kernel variable's constraint, which Keras's optimizers (and every kerastricks optimizer,
     all built on ``keras.optimizers.Optimizer.apply``) run after each update; so from the step after a mask
     update on, the stored pruned weights are exactly zero (TensorFlow, PyTorch). Under JAX the compiled
-    optimizer step sees the mask of its trace; there the training call also multiplies the kernel by the
-    current mask before the forward pass, so the forward pass and the gradients always follow the current
-    mask, and :func:`~kerastricks.pruning.strip_pruning` applies it to the stored weights.
+    optimizer step cannot read a model variable that is not trainable (Keras hands it only the trainable and
+    optimizer state), so there every call multiplies the kernel by the current mask before the forward pass:
+    outputs and gradients always follow the mask exactly, the stored pruned entries may drift with the
+    optimizer's momentum or weight decay, and :func:`~kerastricks.pruning.strip_pruning` zeroes them.
 
     With ``scope="global"`` the threshold is shared by every wrapper linked to this one by
     :func:`~kerastricks.pruning.prune_model` (one ranking over all their kernels): layers with small weights
@@ -135,18 +136,23 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                                     dtype="float32", autocast=False)
         self.pruning_step = self.add_weight(name="pruning_step", shape=(), initializer="zeros", trainable=False,
                                             dtype="int32", autocast=False)
-        kernel.constraint = _ApplyMask(self.mask, kernel.constraint)
+        if keras.backend.backend() != "jax":  # see the class docstring
+            kernel.constraint = _ApplyMask(self.mask, kernel.constraint)
 
     def sparsity(self, step: Any) -> Any:
         """The schedule's target sparsity at ``step``."""
         return polynomial_sparsity(step, self.initial_sparsity, self.final_sparsity, self.begin_step,
                                    self.end_step, self.power)
 
+    def effective_magnitude(self) -> Any:
+        """``|kernel * mask|`` in float32: what the layer computes with (pruned entries rank first)."""
+        return ops.abs(ops.cast(self.layer.kernel, "float32") * self.mask.value)
+
     def _new_mask(self, sparsity: Any) -> Any:
         peers = self.peers()
         if self.scope == "layer" or len(peers) == 1:
-            return magnitude_mask(ops.abs(self.layer.kernel), sparsity)
-        flats = [ops.reshape(ops.abs(ops.cast(p.layer.kernel, "float32")), (-1,)) for p in peers]
+            return magnitude_mask(self.effective_magnitude(), sparsity)
+        flats = [ops.reshape(p.effective_magnitude(), (-1,)) for p in peers]
         keep = magnitude_mask(ops.concatenate(flats, axis=0), sparsity)
         start = 0
         for peer, flat in zip(peers, flats):
@@ -165,9 +171,9 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             mask = ops.cond(due, lambda: self._new_mask(self.sparsity(step)), lambda: self.mask.value)
             self.mask.assign(mask)
             self.pruning_step.assign(step + 1)
-            if keras.backend.backend() == "jax":  # see the class docstring: the forward pass follows the mask
-                kernel = self.layer.kernel
-                kernel.assign(kernel * mask)
+        if keras.backend.backend() == "jax":  # see the class docstring: the forward pass follows the mask
+            kernel = self.layer.kernel
+            kernel.assign(kernel * self.mask.value)
         return self.layer(inputs, **kwargs)  # the prunable layers take no `training` argument
 
     def compute_output_shape(self, input_shape: Any) -> Any:
