@@ -36,6 +36,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.optimizers.adafactor",
     "kerastricks.optimizers.agc",
     "kerastricks.optimizers.sm3",
+    "kerastricks.pruning.layers",
     "kerastricks.schedules.cyclical",
     "kerastricks.schedules.decay",
     "kerastricks.schedules.one_cycle",

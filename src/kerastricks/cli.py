@@ -14,6 +14,7 @@
                       [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
                       [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
                       [--seed N] [--set KEY=VALUE ...] [--out DIR]
+    kerastricks compress RUN_DIR [--prune-to S] [--quantize dynamic|float16|int8|none] [--calibration N] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
 input: one line naming the file, the key, what was expected and what was found,
@@ -135,6 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
                            "--objective val_accuracy:max --objective time_to_target_s:min")
     tune.add_argument("--seed", type=int, help="sampler seed (worker k uses seed + k; default: unseeded)")
     tune.add_argument("--out", help="study directory (default: tune/<study>); the same --out continues the study")
+
+    compress = sub.add_parser(
+        "compress", help="prune and quantize a run's model into a LiteRT file, measured against float32 LiteRT",
+        description="Write OUT/model.tflite and OUT/report.json: accuracy on the run's test set, size (raw and "
+                    "gzip) and batch-1 latency of the float32 LiteRT model and of the compressed one.")
+    compress.add_argument("run_dir")
+    compress.add_argument("--prune-to", type=float, metavar="S",
+                          help="one-shot magnitude pruning to sparsity S in [0, 1) before quantization")
+    compress.add_argument("--layers", action="append", metavar="GLOB",
+                          help="layers --prune-to prunes (repeatable; default: all Dense/Conv but the first conv "
+                               "and the classifier)")
+    compress.add_argument("--quantize", default="int8", metavar="MODE",
+                          help="none, dynamic (int8 weights), float16 or int8 (full-integer; default)")
+    compress.add_argument("--calibration", type=int, metavar="N",
+                          help="training examples that calibrate int8 (default: 1000, or all if fewer)")
+    compress.add_argument("--out", help="output directory (default: RUN_DIR/compress-MODE)")
+    compress.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -446,9 +464,40 @@ def _version() -> int:
     return 0
 
 
+def _compress(args) -> int:
+    from pathlib import Path
+
+    from kerastricks.compress.workflow import CompressSettings, check_out, default_out
+    from kerastricks.evaluate import check_run
+
+    recipe = check_run(args.run_dir)  # before Keras: a missing run or model.keras is one line at once
+    settings = CompressSettings(quantize=args.quantize, calibration=args.calibration, prune_to=args.prune_to,
+                                layers=tuple(args.layers) if args.layers else None)
+    settings.check()
+    out = Path(args.out) if args.out else default_out(Path(args.run_dir), settings)
+    check_out(out)
+    from kerastricks.runtime import apply_backend
+
+    apply_backend("tensorflow", file=recipe.source)  # the LiteRT converter runs on TensorFlow
+    _apply_backend_quiet()
+    from kerastricks.compress import compress_run, format_report
+
+    report = compress_run(args.run_dir, settings, out, recipe=recipe)
+    print(json.dumps(report, indent=2) if args.json else format_report(report) + f"\nwrote {out}/model.tflite, "
+          "report.json")
+    return 0
+
+
+def _apply_backend_quiet() -> None:
+    from kerastricks._backend import ensure_backend
+    from kerastricks._quiet import filter_stderr
+
+    ensure_backend()
+    filter_stderr()
+
+
 COMMANDS = {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
-            "bench": _bench, "lr-find": _lr_find}
-COMMANDS["tune"] = _tune
+            "bench": _bench, "lr-find": _lr_find, "tune": _tune, "compress": _compress}
 
 
 # ---- output ---------------------------------------------------------------------
