@@ -45,6 +45,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.transfer.core",
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
+    "kerastricks.ensemble.model",
 )
 #: Modules that need TensorFlow (tf.data); registered only where it is installed.
 TENSORFLOW_MODULES: tuple[str, ...] = ("kerastricks.data.resampling",)

@@ -8,6 +8,7 @@
     kerastricks memory [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--json]
     kerastricks list  [techniques|datasets|models|presets|optimizers|schedules|losses]
     kerastricks evaluate RUN_DIR
+    kerastricks ensemble RUN_DIR... [--method mean|vote|logit_mean] [--out DIR]
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
                       [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
     kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-root", default="runs", help="parent of auto-named run directories")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    train.add_argument("--ensemble", type=_positive_int, metavar="N",
+                       help="train N members (seeds seed .. seed+N-1, each its own process), then ensemble them "
+                            "(same as --set train.ensemble=N)")
 
     lr_find = sub.add_parser("lr-find", help="learning-rate range test: suggest optimizer.learning_rate")
     recipe_args(lr_find)
@@ -93,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a run's model.keras on its test set")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ensemble = sub.add_parser("ensemble", help="average finished runs into one model; report members and ensemble",
+                              description="Evaluate the ensemble of finished runs on their common test set: "
+                                          "accuracy, balanced accuracy, loss and calibration error per member and "
+                                          "for the ensemble; writes the ensemble as model.keras.")
+    ensemble.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more finished run directories")
+    ensemble.add_argument("--method", choices=("mean", "vote", "logit_mean"), default="mean",
+                          help="mean probability (default), majority vote, or mean logit")
+    ensemble.add_argument("--out", help="directory to create (default: runs/<name>-ensemble-<UTC time>)")
+    ensemble.add_argument("--runs-root", default="runs", help="parent of the auto-named output directory")
+    ensemble.add_argument("--json", action="store_true", help="print the report as JSON")
     bench = sub.add_parser(
         "bench", help="run a recipe's variants side by side (one process per run, interleaved seeds)",
         description="Measure variants of a recipe side by side: time to target, throughput, peak memory, "
@@ -224,6 +238,8 @@ def _train(args) -> int:
     from kerastricks.rundir import check_out_dir, check_runs_root
 
     verbose = 0 if args.quiet else "auto"
+    if args.ensemble is not None:
+        args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     if args.resume:
         if args.recipe or args.preset or args.overrides or args.out:
             raise ConfigError("--resume takes the recipe and directory of the run it continues",
@@ -233,6 +249,8 @@ def _train(args) -> int:
 
         recipe = check_resumable(args.resume)
         _apply_backend(recipe)
+        if recipe.train.ensemble > 1:
+            return _train_ensemble(recipe, args.resume, args, resume=True)
         from kerastricks.train import Trainer
 
         trainer = Trainer.resume(args.resume, verbose=verbose)
@@ -243,11 +261,54 @@ def _train(args) -> int:
         else:
             check_runs_root(args.runs_root)
         _apply_backend(recipe)
+        if recipe.train.ensemble > 1:
+            return _train_ensemble(recipe, args.out, args)
         from kerastricks.train import Trainer
 
         trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose)
     result = trainer.fit()
     print(format_summary(result.report))
+    return 0
+
+
+def _train_ensemble(recipe, out, args, resume: bool = False) -> int:
+    from kerastricks.ensemble.runs import markdown
+    from kerastricks.ensemble.training import MemberFailed, train_ensemble
+
+    print(f"ensemble of {recipe.train.ensemble} members of {recipe.name} ({recipe.train.ensemble_method}), "
+          "each its own kerastricks train process", flush=True)
+    try:
+        report = train_ensemble(recipe, out, runs_root=args.runs_root, resume=resume,
+                                progress=lambda line: print(line, flush=True))
+    except MemberFailed as exc:
+        print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    print()
+    print(markdown(report), end="")
+    print(f"\nwrote {report['run_dir']}/model.keras, report.json, ensemble.md")
+    return 0
+
+
+def _ensemble(args) -> int:
+    from kerastricks.ensemble.runs import check_runs, markdown
+    from kerastricks.rundir import check_out_dir, check_runs_root
+
+    recipes = check_runs(args.run_dirs, args.method)  # before Keras: one line for a bad run directory
+    if args.out is not None:
+        check_out_dir(args.out, hint="choose a new --out")
+    else:
+        check_runs_root(args.runs_root)
+    _apply_backend(recipes[0])
+    from kerastricks.ensemble.runs import ensemble_runs
+
+    report = ensemble_runs(args.run_dirs, method=args.method, out=args.out, runs_root=args.runs_root,
+                           recipes=recipes)
+    report.pop("model")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(markdown(report), end="")
+    print(f"\nwrote {report['run_dir']}/model.keras, report.json, ensemble.md")
     return 0
 
 
@@ -497,7 +558,7 @@ def _apply_backend_quiet() -> None:
 
 
 COMMANDS = {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
-            "bench": _bench, "lr-find": _lr_find, "tune": _tune, "compress": _compress}
+            "bench": _bench, "lr-find": _lr_find, "tune": _tune, "compress": _compress, "ensemble": _ensemble}
 
 
 # ---- output ---------------------------------------------------------------------

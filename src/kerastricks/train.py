@@ -188,6 +188,12 @@ class Trainer:
         self.run_dir: Path | None = None
         self._resume_state: tuple[dict, list, list] | None = None
         self._resumes = 0  # times this run was resumed (Trainer.resume counts them)
+        if int(getattr(recipe.train, "ensemble", 1)) > 1:
+            from kerastricks.errors import ConfigError
+
+            raise ConfigError("the Trainer trains one model", file=recipe.source, key="train.ensemble",
+                              expected="1 (train an ensemble with kerastricks.ensemble.train_ensemble or "
+                                       "kerastricks train --ensemble N)", received=recipe.train.ensemble)
         if write and out is not None:
             check_out_dir(out)  # before any heavy work: one line, nothing created
         elif write:

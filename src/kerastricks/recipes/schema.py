@@ -100,6 +100,8 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    ensemble: Annotated[int, Field(ge=1, le=100)] = 1,
+    ensemble_method: Literal["mean", "vote", "logit_mean"] = "mean",
 ) -> None:
     """``[train]`` keys.
 
@@ -144,6 +146,11 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        ensemble: Members to train (``kerastricks train``): ``N > 1`` trains the
+            recipe with seeds ``seed .. seed + N - 1``, each in its own process,
+            then averages them into one model (:mod:`kerastricks.ensemble`).
+        ensemble_method: How the members' predictions are combined: ``"mean"``
+            (probabilities), ``"vote"`` or ``"logit_mean"``.
     """
 
 
@@ -238,6 +245,8 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    ensemble: int = 1
+    ensemble_method: str = "mean"
 
 
 @dataclass
