@@ -92,6 +92,13 @@ def test_run_record_reads_the_report(tmp_path):
         (["--target", "val_acc=0.9"], "unknown metric"),
         (["--target", "val_accuracy"], "malformed target"),
         (["--variant", "a", "--variant", "a:train.epochs=1"], "duplicate variant name"),
+        (["--repeat", "often"], "key '--repeat': bad repetition count, expected 'auto' or an integer in [1, 100], "
+                                "received often"),
+        (["--repeat", "0"], "received 0"),
+        (["--repeat", "auto", "--budget", "-5"], "key '--budget': bad time budget, expected a finite number of "
+                                                 "seconds > 0, received -5"),
+        (["--repeat", "2", "--budget", "60"], "key '--budget'"),
+        (["--noise", "0.7"], "key '--noise': bad noise band"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args, fragment, tmp_path, capsys):
