@@ -357,11 +357,12 @@ def plot_curves(bench: dict[str, Any], path: Path) -> bool:
     return True
 
 
-RATIO_PLOT_KEYS = ("time_to_target", "examples_per_s", "peak_rss", "optimizer_state_bytes")
+RATIO_PLOT_KEYS = ("time_to_target", "examples_per_s", "cpu_per_example", "peak_rss", "optimizer_state_bytes")
 
 
 def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
-    """Bars: median ratio to the baseline per variant and figure, min–max whiskers."""
+    """Bars: ratio to the baseline per variant and figure: the geometric mean with its 95 % interval as
+    whiskers where there is one (2 pairs or more), else the median with min–max whiskers."""
     from kerastricks.plots import _figure, _save
 
     others = [v for v in bench["variants"] if not v["baseline"]]
@@ -379,6 +380,9 @@ def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
             if med is None:
                 continue
             lo, hi = v["ratio_min_max"][key]
+            interval = v.get("ratio_interval", {}).get(key)
+            if interval is not None:
+                med, lo, hi = interval["center"], interval["low"], interval["high"]
             xs.append(i + (j - (len(keys) - 1) / 2) * width)
             meds.append(med)
             err_lo.append(med - lo)
@@ -388,7 +392,7 @@ def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
     ax.axhline(1.0, color="0.3", linewidth=1)
     ax.set_xticks(range(len(others)))
     ax.set_xticklabels([v["name"] for v in others], rotation=20, ha="right")
-    ax.set_ylabel(f"ratio to {bench['variants'][0]['name']} (median, min–max)")
+    ax.set_ylabel(f"ratio to {bench['variants'][0]['name']} (95 % interval)")
     ax.set_title("variant / baseline, paired by seed")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
