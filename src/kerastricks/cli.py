@@ -11,6 +11,7 @@
     kerastricks ensemble RUN_DIR... [--method mean|vote|logit_mean] [--out DIR]
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
                       [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
+                      [--repeat N|auto] [--budget SECONDS] [--noise FRACTION]
     kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
                       [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
                       [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
@@ -124,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time-to-target threshold, e.g. val_accuracy=0.98 (default: the recipe's train.target)")
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
     bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
+    bench.add_argument("--repeat", metavar="N|auto",
+                       help="rounds per seed (default 1); auto: add rounds until every speed ratio's interval is "
+                            "decided against the noise band, or --budget runs out")
+    bench.add_argument("--budget", metavar="SECONDS", help="with --repeat auto: seconds the whole bench may take "
+                                                            "(default 1800)")
+    bench.add_argument("--noise", metavar="FRACTION",
+                       help="the A/A noise: ratios whose interval lies within 1 ± FRACTION are 'within noise' "
+                            "(default 0.05)")
 
     tune = sub.add_parser(
         "tune", help="search recipe keys with Optuna (each trial a train process; pruning; resumable, distributed)",
@@ -482,7 +491,8 @@ def _bench(args) -> int:
     from kerastricks import bench
 
     spec = bench.resolve_bench(args.recipe, preset=args.preset, overrides=args.overrides, variants=args.variants,
-                               seeds=args.seeds, target=args.target)
+                               seeds=args.seeds, target=args.target, repeat=args.repeat, budget=args.budget,
+                               noise=args.noise)
     command = "kerastricks " + shlex.join(args.argv)
     result = bench.run(spec, args.out, command=command, timeout=args.timeout,
                        progress=lambda line: print(line, flush=True))
