@@ -34,7 +34,7 @@ _components.install()
 __version__ = "0.2.0"
 
 _SUBMODULES = ("layers", "optimizers", "schedules", "losses", "callbacks", "data", "models", "techniques",
-               "recipes", "bench", "transfer")
+               "recipes", "bench", "transfer", "pruning", "compress", "ensemble")
 _OBJECTS = {
     "lr_find": "kerastricks.lr_finder:lr_find",
     "Trainer": "kerastricks.train:Trainer",

@@ -96,7 +96,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     # says so in ctx.fresh_fraction. Keras runs whole executions of steps_per_execution steps,
     # so an epoch is rounded up to a multiple of it (what fit would run anyway, reading the
     # missing batches from the next epoch).
-    execution = int(recipe.train.steps_per_execution)
+    from kerastricks.runtime import resolve_steps_per_execution
+
+    execution, _ = resolve_steps_per_execution(recipe.train.steps_per_execution)
     ctx.steps_per_epoch = math.ceil(math.ceil(n_train / ctx.batch_size) / execution) * execution
     stages: dict[str, list] = {}
     for technique in techniques:
@@ -166,7 +168,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
         loss = technique.apply_to_loss(loss, ctx)
     metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
-                  steps_per_execution=int(recipe.train.steps_per_execution))
+                  steps_per_execution=execution)
     return Components(dataset=dataset, train_ds=train_ds, val_ds=val_ds, model=model, optimizer=optimizer,
                       schedule=schedule, schedule_callbacks=schedule_callbacks, batch_size=ctx.batch_size,
                       n_train=n_train, epochs=ctx.epochs, stages=stages)

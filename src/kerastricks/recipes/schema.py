@@ -100,6 +100,8 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    ensemble: Annotated[int, Field(ge=1, le=100)] = 1,
+    ensemble_method: Literal["mean", "vote", "logit_mean"] = "mean",
 ) -> None:
     """``[train]`` keys.
 
@@ -111,12 +113,17 @@ def train_settings(
             with compute capability >= 8.0 and on CPUs with AVX512-BF16/AMX,
             ``mixed_float16`` (with loss scaling) on older GPUs, else
             ``float32``. The report records the policy and the reason.
-        jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
-            was measured on CPUs).
-        steps_per_execution: Batches per compiled call (fewer Python round trips).
-        threads: TensorFlow intra- and inter-op threads; ``"auto"`` keeps
-            TensorFlow's default (one per core). Small models on few cores can
-            train faster with 1 (measured on MNIST-1D, see docs/guide.md).
+        jit_compile: XLA compilation; ``"auto"`` decides per backend: on for
+            JAX (un-jitted JAX is far slower), on GPUs for TensorFlow (no gain
+            was measured on CPUs), off for PyTorch.
+        steps_per_execution: Batches per compiled call (fewer Python round
+            trips); PyTorch runs one batch per call, so it is 1 there (the
+            report says so).
+        threads: Intra-op threads of the backend (TensorFlow: intra and
+            inter-op; PyTorch: ``torch.set_num_threads``; JAX: ``XLA_FLAGS``
+            before JAX starts); ``"auto"`` keeps the backend's default (one
+            per core). Small models on few cores can train faster with 1
+            (measured on MNIST-1D, see docs/guide.md).
         monitor: Metric that picks the best epoch (``model.keras``);
             ``"auto"``: ``val_accuracy`` for classification, ``val_loss``
             otherwise (``accuracy``/``loss`` without validation data);
@@ -127,7 +134,9 @@ def train_settings(
         checkpoint_every: Epochs between resumable checkpoints.
         tensorboard: Write TensorBoard logs.
         plots: Write PNG plots.
-        deterministic: Deterministic TensorFlow ops (same seed -> same numbers).
+        deterministic: Deterministic ops (TensorFlow op determinism, PyTorch
+            deterministic algorithms; JAX is deterministic on CPU): same seed ->
+            same numbers.
         on_nan: What a non-finite loss or weight does: ``"stop"`` ends the run
             (exit code 3, no model written), ``"rollback"`` restores the last
             finite checkpoint, multiplies the learning rate by ``nan_lr_factor``
@@ -137,6 +146,11 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        ensemble: Members to train (``kerastricks train``): ``N > 1`` trains the
+            recipe with seeds ``seed .. seed + N - 1``, each in its own process,
+            then averages them into one model (:mod:`kerastricks.ensemble`).
+        ensemble_method: How the members' predictions are combined: ``"mean"``
+            (probabilities), ``"vote"`` or ``"logit_mean"``.
     """
 
 
@@ -231,6 +245,8 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    ensemble: int = 1
+    ensemble_method: str = "mean"
 
 
 @dataclass
@@ -436,13 +452,16 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
                                    exclude=("path",))
     data_cfg.update(loader_opts)
 
+    from kerastricks.models.constraints import split_shared_model_options
     from kerastricks.transfer.settings import split_model_keys, transfer_section
 
     model_table = _check_table(raw.get("model"), "model", file)
     model = split_model_keys(model_table, file)  # [model] init_from: the model comes from a trained one
     if model is None:
+        model_shared = split_shared_model_options(model_table, file=file)  # max_norm: every model takes it
         model = _component("model", model_table, "mlp", MODELS, file,
                            exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
+        model.update(model_shared)
         from kerastricks.models import check_model_choices
 
         check_model_choices(model, file=file)
