@@ -129,3 +129,35 @@ def test_a_layer_the_converter_cannot_handle_is_one_config_error():
         convert(model, "none")
     line = info.value.line()
     assert "\n" not in line and "Erfinv" in line and "odd" in line and info.value.key == "model"
+
+
+def export_recipe(**export):
+    return recipe_from_dict({
+        "data": {"name": "digits", "validation_split": 0.1},
+        "model": {"name": "mlp", "width": 16, "depth": 1},
+        "train": {"epochs": 1, "batch_size": 64, "tensorboard": False, "plots": False},
+        "export": export,
+    }, source="export.toml")
+
+
+def test_recipe_export_section_writes_the_litert_file_after_training(tmp_path):
+    recipe = export_recipe(quantize="none")
+    assert recipe.export == {"quantize": "none", "calibration": None, "prune_to": None, "layers": None}
+    assert recipe_from_dict(recipe.to_dict(), source="again.toml") == recipe  # resolved recipe round-trips
+    result = Trainer(recipe, out=tmp_path / "run", verbose=0).fit()
+    export = result.report["export"]
+    assert export["file"] == "export/model.tflite" and export["quantize"] == "none"
+    written = json.loads((tmp_path / "run" / "export" / "report.json").read_text())
+    assert written["float"] == export["float"] == export["compressed"]  # float32 only: one file
+    assert (tmp_path / "run" / "export" / "model.tflite").stat().st_size == export["float"]["size_bytes"]
+    assert export["agreement"] >= 0.98 and "[export]" in (tmp_path / "run" / "recipe.toml").read_text()
+
+
+def test_recipe_export_errors_come_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="export.quantize"):
+        export_recipe(quantize="int4")
+    with pytest.raises(ConfigError, match="train.backend"):
+        recipe_from_dict({"data": {"name": "digits"}, "train": {"backend": "jax"}, "export": {}}, source="e.toml")
+    with pytest.raises(ConfigError, match="export.calibration.*at most") as info:
+        Trainer(export_recipe(calibration=100000), out=tmp_path / "run", verbose=0).fit()
+    assert info.value.file == "export.toml" and not (tmp_path / "run").exists()

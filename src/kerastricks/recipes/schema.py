@@ -31,6 +31,7 @@ from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, 
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
 TOP_LEVEL = ("name", "description") + SECTIONS
+TOP_LEVEL = TOP_LEVEL + ("export",)  # [export]: LiteRT export after training (kerastricks.compress)
 
 
 # ---- the trainer's own settings, as signatures ----------------------------------
@@ -244,6 +245,7 @@ class Recipe:
     train: TrainSettings
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
+    export: Optional[dict[str, Any]] = None  # [export], validated (kerastricks.compress.export_settings)
 
     # ---- views --------------------------------------------------------------
     @property
@@ -309,6 +311,7 @@ class Recipe:
                 "loss": self.loss,
                 "train": self.train.to_dict(),
                 "techniques": self.techniques,
+                "export": self.export,
             }
         )
 
@@ -467,6 +470,10 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         techniques=techniques,
         source=source,
     )
+    if raw.get("export") is not None:
+        from kerastricks.compress.settings import check_export_section
+
+        recipe.export = check_export_section(raw["export"], recipe, file)
     _cross_checks(recipe)
     for technique in recipe.build_techniques():
         try:
