@@ -268,6 +268,10 @@ class Trainer:
             run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit,
                                          first_epoch=run.first_epoch)
         run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)
+        if getattr(recipe, "export", None) is not None:  # [export] checks that need the data, before training
+            from kerastricks.compress.workflow import check_export
+
+            check_export(recipe, run.parts.dataset, run.parts.model)
         if self.write and self.run_dir is None:
             # Setup worked (bad data, options or combinations have raised by now):
             # only now does the run get its directory, so a failed start leaves nothing behind.
@@ -404,6 +408,10 @@ class Trainer:
             ctx=ctx, techniques=run.techniques, wall=run.wall(), fit_wall=fit_wall, resumed=run.resumed,
             n_train=parts.n_train, divergence={k: recovery[k] for k in ("rollbacks", "lr_scale", "events")},
         )
+        if getattr(self.recipe, "export", None) is not None and run_dir is not None:  # [export]: LiteRT file
+            from kerastricks.compress.workflow import export_after_training
+
+            report["export"] = export_after_training(model, parts.dataset, self.recipe, run_dir)
         if run_dir is not None:
             if train.plots:
                 with run.phases.time("plots"):

@@ -30,7 +30,8 @@ from kerastricks.errors import ConfigError
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, validate_options
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
-TOP_LEVEL = ("name", "description") + SECTIONS + ("transfer",)
+# [transfer]: fine-tuning phases (kerastricks.transfer); [export]: LiteRT export after training (kerastricks.compress)
+TOP_LEVEL = ("name", "description") + SECTIONS + ("transfer", "export")
 
 
 # ---- the trainer's own settings, as signatures ----------------------------------
@@ -269,6 +270,7 @@ class Recipe:
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
     transfer: dict[str, Any] = field(default_factory=dict)  # [transfer] (kerastricks.transfer.settings)
+    export: Optional[dict[str, Any]] = None  # [export], validated (kerastricks.compress.export_settings)
 
     # ---- views --------------------------------------------------------------
     @property
@@ -335,6 +337,7 @@ class Recipe:
                 "train": self.train.to_dict(),
                 "techniques": self.techniques,
                 **({"transfer": self.transfer} if self.transfer else {}),
+                "export": self.export,
             }
         )
 
@@ -503,6 +506,10 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         source=source,
         transfer=transfer,
     )
+    if raw.get("export") is not None:
+        from kerastricks.compress.settings import check_export_section
+
+        recipe.export = check_export_section(raw["export"], recipe, file)
     _cross_checks(recipe)
     for technique in recipe.build_techniques():
         try:
