@@ -27,13 +27,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-import kerastricks  # noqa: E402,F401
+import kerastricks  # noqa: F401
 
 BACKEND = keras.backend.backend()
 JIT = BACKEND == "jax"  # JAX is only usable jitted; TensorFlow runs a tf.function graph, torch eagerly
-TMP = tempfile.mkdtemp(prefix=f"kt-conformance-{BACKEND}-")
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -82,9 +81,10 @@ def fit(model, optimizer, loss=None, epochs=1, batch_size=16, n=48, callbacks=()
 
 def roundtrip(model: keras.Model, x) -> float:
     """Largest output difference after a ``.keras`` save and load."""
-    path = os.path.join(TMP, f"{model.name}.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path, compile=False)
+    with tempfile.TemporaryDirectory(prefix=f"kt-conformance-{BACKEND}-") as tmp:
+        path = os.path.join(tmp, f"{model.name}.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path, compile=False)
     a = keras.ops.convert_to_numpy(model(x, training=False))
     b = keras.ops.convert_to_numpy(loaded(x, training=False))
     return float(np.max(np.abs(a - b)))
