@@ -325,10 +325,11 @@ def _apply_backend(recipe) -> None:
     """Select the recipe's backend (before Keras is imported) and quiet TensorFlow's harmless C++ notices."""
     from kerastricks._backend import ensure_backend
     from kerastricks._quiet import filter_stderr
-    from kerastricks.runtime import apply_backend
+    from kerastricks.runtime import apply_backend, set_jax_threads
 
     apply_backend(recipe.train.backend, file=recipe.source)
     ensure_backend()  # one line naming the extras to install, before Keras is imported
+    set_jax_threads(recipe.train.threads)  # JAX reads its thread count from XLA_FLAGS when it starts
     filter_stderr()
 
 
