@@ -93,6 +93,9 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    distribute: Literal["none", "mirrored", "data_parallel"] = "none",
+    devices: Union[PositiveInt, Literal["all"]] = "all",
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none",
 ) -> None:
     """``[train]`` keys.
 
@@ -130,6 +133,16 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        distribute: Data-parallel training: ``"mirrored"`` (TensorFlow's
+            ``MirroredStrategy``, one host), ``"data_parallel"`` (JAX,
+            ``keras.distribution.DataParallel``, one host or several processes:
+            ``kerastricks train --workers N``); ``batch_size`` is the global batch.
+            See docs/distributed.md.
+        devices: Devices per process under a distribution mode; ``"all"``: every
+            GPU, or one CPU device. On a CPU, N > 1 makes N logical devices.
+        lr_scaling: Multiply the learning rate by the number of replicas
+            (``"linear"``, Goyal et al. 2017, with ``schedule.warmup_epochs``) or
+            its square root (``"sqrt"``).
     """
 
 
@@ -223,6 +236,9 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    distribute: str = "none"
+    devices: Union[int, str] = "all"
+    lr_scaling: str = "none"
 
 
 @dataclass
@@ -520,6 +536,9 @@ def _cross_checks(recipe: Recipe) -> None:
                 received=f"optimizer '{opt['name']}' with {has}")
     if recipe.optimizer["name"] in NEEDS_POSITIVE_RATE:
         _check_rate_stays_positive(recipe, file)
+    from kerastricks.distribute.config import check_recipe as check_distribution
+
+    check_distribution(recipe)
 
 
 #: Optimizers whose update divides by the learning rate (Keras's FTRL): a rate of 0 gives NaN.
