@@ -102,7 +102,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
 
         val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(ctx.batch_size, 256),
                                  shuffle=False, seed=ctx.seed)
-        from kerastricks.distribute.setup import shard_eval_batches
+        from kerastricks.distribute.engine import shard_eval_batches
 
         val_ds = shard_eval_batches(val_ds)
 

@@ -2,7 +2,7 @@
 
 .. code-block:: text
 
-    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]
+    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR] [--workers N]
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
     kerastricks lr-find [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--apply [PATH]]
     kerastricks memory [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--json]

@@ -387,14 +387,14 @@ class Trainer:
         if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
             self._diverged(run, "a model weight was non-finite after training; model.keras was not written")
         if run_dir is not None:
-            from kerastricks.distribute.setup import local_variables
+            from kerastricks.distribute.engine import local_variables
 
             with kio.atomic_path(run_dir / MODEL_FILE) as tmp, local_variables():
                 model.save(tmp)
             for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
                 with kio.atomic_path(run_dir / name) as tmp, local_variables():
                     artifact.save(tmp)
-        from kerastricks.distribute.setup import local_variables
+        from kerastricks.distribute.engine import local_variables
 
         with local_variables():  # every process predicts the whole test set (replicated weights and outputs)
             test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))

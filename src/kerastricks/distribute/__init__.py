@@ -11,7 +11,7 @@
 ``batch_size`` stays the global batch: every replica trains on ``batch_size / replicas`` examples of each
 batch and the gradients are all-reduced, so a run matches the one-device run at the same global batch (up to
 float rounding). What is refused, and why, is in :mod:`kerastricks.distribute.config`; the process set-up in
-:mod:`kerastricks.distribute.setup`; the local launcher and its fault handling in
+:mod:`kerastricks.distribute.engine`; the local launcher and its fault handling in
 :mod:`kerastricks.distribute.launcher`. See ``docs/distributed.md``.
 """
 
@@ -26,7 +26,7 @@ from kerastricks.distribute.config import (
     effective_backend,
     lr_scale_factor,
 )
-from kerastricks.distribute.setup import Distribution, active, setup, shard_batches
+from kerastricks.distribute.engine import Distribution, active, setup, shard_batches
 
 __all__ = ["ENGINES", "MODES", "Distribution", "ProcessGroup", "active", "check_processes", "check_recipe",
            "effective_backend", "lr_scale_factor", "setup", "shard_batches"]

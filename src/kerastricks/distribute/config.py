@@ -37,10 +37,21 @@ ENV_PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 
 #: (technique, mode) -> why it is refused. Every other pair trains as on one device
 #: (``docs/distributed.md`` has the table and the runs behind it).
+_UNVERIFIED = "not yet verified against the one-device run under a distribution"
+_PREDICTS = "its after-training step predicts with the model, which across processes needs a gathered output"
 REFUSED: dict[tuple[str, str], str] = {
     ("clip", "mirrored"): "Keras clips each replica's gradient before MirroredStrategy's all-reduce, "
                           "which is not the one-device update",
+    ("drw", "mirrored"): _UNVERIFIED, ("drw", "data_parallel"): _UNVERIFIED,
+    ("recompute", "mirrored"): _UNVERIFIED, ("recompute", "data_parallel"): _UNVERIFIED,
+    ("reparameterize", "mirrored"): _UNVERIFIED, ("reparameterize", "data_parallel"): _PREDICTS,
+    ("crt", "mirrored"): _UNVERIFIED, ("crt", "data_parallel"): _PREDICTS,
+    ("tau_norm", "mirrored"): _UNVERIFIED, ("tau_norm", "data_parallel"): _UNVERIFIED,
 }
+
+#: Model choices whose batch statistics MirroredStrategy keeps per replica (Keras's BatchNormalization is
+#: unsynchronized by default), so the run would not be the one-device run. ``norm = "extended"`` synchronizes.
+MIRRORED_UNSYNCED = {"norm": ("batch",), "conv": ("acb", "repvgg")}
 
 
 def effective_backend(train: Any) -> str:
@@ -93,6 +104,14 @@ def check_recipe(recipe: Any) -> None:
         raise ConfigError("every device trains on an equal share of the global batch", file=file,
                           key="train.batch_size", expected=f"a multiple of train.devices ({devices})",
                           received=train.batch_size)
+    if mode == "mirrored":
+        for key, values in MIRRORED_UNSYNCED.items():
+            if recipe.model.get(key) in values:
+                raise ConfigError("MirroredStrategy keeps BatchNormalization statistics per replica (not the "
+                                  "one-device run)", file=file, key=f"model.{key}",
+                                  expected="model.norm = 'extended' (synchronized) or 'none', or "
+                                           "train.distribute = 'data_parallel' on backend 'jax'",
+                                  received=recipe.model[key])
     for name in recipe.techniques:
         reason = REFUSED.get((name, mode))
         if name == "clip" and recipe.techniques[name].get("mode") == "agc":

@@ -156,10 +156,8 @@ def _data_parallel(devices: Any, group: ProcessGroup, file: str | None) -> Distr
     import jax
 
     if isinstance(devices, int) and devices > 1 and not _has_gpu_plugin():
-        try:  # CPU devices of this process; effective only before JAX's backends start
+        with contextlib.suppress(RuntimeError):  # only before JAX's backends start; checked below
             jax.config.update("jax_num_cpu_devices", int(devices))
-        except RuntimeError:
-            pass  # already started: checked below
     if group.multi:
         with contextlib.suppress(RuntimeError):  # already set, or no CPU collectives in this jaxlib
             jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -191,6 +189,14 @@ def _has_gpu_plugin() -> bool:
                                                                  "jax_rocm60_plugin"))
 
 
+def share_bounds(n: int, replicas: int, processes: int, process_id: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a global batch of ``n`` that process ``process_id`` trains on (see
+    :func:`shard_batches`): ``n`` cut to a multiple of ``replicas``, then split into ``processes`` equal,
+    contiguous slices."""
+    per = (n - n % replicas) // processes
+    return process_id * per, (process_id + 1) * per
+
+
 def shard_batches(ds: Any) -> Any:
     """This process's share of every global batch of the training stream.
 
@@ -207,10 +213,9 @@ def shard_batches(ds: Any) -> Any:
 
     replicas, processes, pid = dist.replicas, dist.processes, dist.process_id
 
-    def share(*batch):
+    def share(*batch):  # share_bounds, in tensors
         n = tf.shape(tf.nest.flatten(batch)[0])[0]
-        n = n - n % replicas
-        per = n // processes
+        per = (n - n % replicas) // processes
         out = tf.nest.map_structure(lambda t: t[pid * per:(pid + 1) * per], batch)
         return out if len(batch) > 1 else out[0]
 
