@@ -66,6 +66,10 @@ def run_workers(args: Any) -> int:
             run_dir = created = make_run_dir(args.runs_root, recipe.name or "run")
         child = ([args.recipe] if args.recipe else []) + (["--preset", args.preset] if args.preset else [])
         child += [a for o in args.overrides for a in ("--set", o)] + ["--out", str(run_dir)]
+    if getattr(recipe.train, "ensemble", 1) > 1:
+        raise ConfigError("--workers runs one distributed training; an ensemble trains its members one by one",
+                          file=recipe.source, key="train.ensemble", expected="1 with --workers",
+                          received=recipe.train.ensemble)
     if args.quiet:
         child.append("--quiet")
     code = launch(workers, child, run_dir=run_dir,
