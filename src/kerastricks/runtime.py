@@ -337,6 +337,9 @@ class RuntimeInfo:
 def prepare(train: Any, *, file: str | None = None) -> RuntimeInfo:
     """Apply ``[train]``'s runtime settings (a :class:`~kerastricks.recipes.schema.TrainSettings`)."""
     backend = apply_backend(getattr(train, "backend", None), file=file)
+    from kerastricks.distribute import setup as setup_distribution
+
+    setup_distribution(train, file=file)  # devices and processes: before the backend's runtime starts
     threads = configure_threads(train.threads)
     seed = int(train.seed)
     keras.utils.set_random_seed(seed)

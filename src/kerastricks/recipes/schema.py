@@ -101,6 +101,9 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    distribute: Literal["none", "mirrored", "data_parallel"] = "none",
+    devices: Union[PositiveInt, Literal["all"]] = "all",
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none",
     ensemble: Annotated[int, Field(ge=1, le=100)] = 1,
     ensemble_method: Literal["mean", "vote", "logit_mean"] = "mean",
 ) -> None:
@@ -147,6 +150,16 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        distribute: Data-parallel training: ``"mirrored"`` (TensorFlow's
+            ``MirroredStrategy``, one host), ``"data_parallel"`` (JAX,
+            ``keras.distribution.DataParallel``, one host or several processes:
+            ``kerastricks train --workers N``); ``batch_size`` is the global batch.
+            See docs/distributed.md.
+        devices: Devices per process under a distribution mode; ``"all"``: every
+            GPU, or one CPU device. On a CPU, N > 1 makes N logical devices.
+        lr_scaling: Multiply the learning rate by the number of replicas
+            (``"linear"``, Goyal et al. 2017, with ``schedule.warmup_epochs``) or
+            its square root (``"sqrt"``).
         ensemble: Members to train (``kerastricks train``): ``N > 1`` trains the
             recipe with seeds ``seed .. seed + N - 1``, each in its own process,
             then averages them into one model (:mod:`kerastricks.ensemble`).
@@ -246,6 +259,9 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    distribute: str = "none"
+    devices: Union[int, str] = "all"
+    lr_scaling: str = "none"
     ensemble: int = 1
     ensemble_method: str = "mean"
 
@@ -563,6 +579,9 @@ def _cross_checks(recipe: Recipe) -> None:
                 received=f"optimizer '{opt['name']}' with {has}")
     if recipe.optimizer["name"] in NEEDS_POSITIVE_RATE:
         _check_rate_stays_positive(recipe, file)
+    from kerastricks.distribute.config import check_recipe as check_distribution
+
+    check_distribution(recipe)
     from kerastricks.transfer.settings import check_transfer
 
     check_transfer(recipe)
