@@ -220,11 +220,20 @@ class OneCycleMomentum(keras.callbacks.Callback):
             )
         return attr
 
-    def on_train_begin(self, logs: Any = None) -> None:
+    def _target(self) -> keras.optimizers.Optimizer:
+        """The optimizer holding the momentum: the model's, or the one a wrapper (Lookahead, AGC,
+        loss scaling) passes its updates to."""
         optimizer = self.model.optimizer
+        attrs = ("beta_1", "momentum") if self.attribute == "auto" else (self.attribute,)
+        while not any(hasattr(optimizer, a) for a in attrs) and hasattr(optimizer, "inner_optimizer"):
+            optimizer = optimizer.inner_optimizer
+        return optimizer
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        optimizer = self._target()
         self._attr = self._resolve_attribute(optimizer)
-        if not optimizer.built:  # building reads the attribute; it must still be a number then
-            optimizer.build(self.model.trainable_variables)
+        if not self.model.optimizer.built:  # building reads the attribute; it must still be a number then
+            self.model.optimizer.build(self.model.trainable_variables)
         self._original = getattr(optimizer, self._attr)
         self._variable = _CycledHyperparameter(float(self._original), dtype="float32", trainable=False,
                                                name=f"one_cycle_{self._attr}")
@@ -242,7 +251,7 @@ class OneCycleMomentum(keras.callbacks.Callback):
 
     def on_train_end(self, logs: Any = None) -> None:
         if self._attr is not None:
-            object.__setattr__(self.model.optimizer, self._attr, self._original)
+            object.__setattr__(self._target(), self._attr, self._original)
         self._variable = None
 
 
