@@ -485,8 +485,12 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
 
         check_model_choices(model, file=file)
     transfer = transfer_section(raw.get("transfer"), model, file)
-    optimizer = _component("optimizer", _check_table(raw.get("optimizer"), "optimizer", file), "adam",
-                           OPTIMIZERS, file)
+    from kerastricks.optimizers.registry import split_wrapper_options
+
+    optimizer_table = _check_table(raw.get("optimizer"), "optimizer", file)
+    optimizer_wrappers = split_wrapper_options(optimizer_table, file=file)  # lookahead = {...}
+    optimizer = _component("optimizer", optimizer_table, "adam", OPTIMIZERS, file)
+    optimizer.update(optimizer_wrappers)
     schedule = _component("schedule", _check_table(raw.get("schedule"), "schedule", file), "constant",
                           SCHEDULES, file, exclude=SCHEDULE_CONTEXT)
     loss = _component("loss", _check_table(raw.get("loss"), "loss", file), "auto", LOSSES, file,
