@@ -19,6 +19,7 @@ from kerastricks.techniques import label_smoothing as _label_smoothing  # noqa: 
 from kerastricks.techniques import recompute as _recompute  # noqa: F401
 from kerastricks.techniques import reparameterize as _reparameterize  # noqa: F401
 from kerastricks.techniques import resampling as _resampling  # noqa: F401
+from kerastricks.techniques import snapshot_ensemble as _snapshot_ensemble  # noqa: F401
 from kerastricks.techniques.base import PHASES, TECHNIQUES, Technique, TrainContext, register_technique
 
 
