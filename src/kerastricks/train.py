@@ -84,6 +84,7 @@ from kerastricks.runtime import (  # noqa: F401
     versions,
 )
 from kerastricks.techniques import TrainContext
+from kerastricks.timing import Phases, process_age
 
 #: Exit code of ``kerastricks train`` for a run that diverged (0 ok, 1 internal error, 2 bad input).
 EXIT_DIVERGED = 3
@@ -134,6 +135,7 @@ class _Run:
     last_finite: Any = None
     callbacks: list = field(default_factory=list)
     preloader: threading.Thread | None = None
+    phases: Phases = field(default_factory=Phases)
 
     def wall(self) -> float:
         """Wall time of the whole run so far, across resumes."""
@@ -237,11 +239,15 @@ class Trainer:
         """Train, evaluate and write the run; the global dtype policy is restored afterwards."""
         from kerastricks.runtime import prepared
 
+        age, t0 = process_age(), time.perf_counter()
         with prepared(self.recipe.train, file=self.recipe.source) as runtime:
-            return self._fit(runtime)
+            return self._fit(runtime, startup=(age, time.perf_counter() - t0))
 
-    def _fit(self, runtime) -> RunResult:
+    def _fit(self, runtime, startup: tuple[float | None, float] = (None, 0.0)) -> RunResult:
         run = self._setup(runtime)
+        if startup[0] is not None:  # interpreter start, imports, recipe validation (meaningful in `kerastricks train`)
+            run.phases.add("startup", startup[0])
+        run.phases.add("runtime", startup[1])
         self._callbacks(run)
         fit_wall = self._train(run)
         return self._finish(run, fit_wall)
@@ -258,7 +264,9 @@ class Trainer:
                                 lr_scale=float(state["extra"].get("lr_scale", 1.0)))
         run.resumed = self._resumes
         run.techniques = recipe.build_techniques()
-        run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit, first_epoch=run.first_epoch)
+        with run.phases.time("build"):  # data, model, optimizer, loss, techniques
+            run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit,
+                                         first_epoch=run.first_epoch)
         run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)
         if self.write and self.run_dir is None:
             # Setup worked (bad data, options or combinations have raised by now):
@@ -280,7 +288,7 @@ class Trainer:
         train, parts, run_dir = self.recipe.train, run.parts, run.run_dir
         technique_callbacks = [cb for technique in run.techniques for cb in technique.callbacks(run.ctx)]
         run.guard = DivergenceGuard()
-        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None, columns=run.ctx.epoch_columns)
         run.best = BestModel(monitor=run.monitor, mode=metric_mode(run.monitor), swap=run.ctx.eval_swap)
         if train.target is not None:
             tgt = train.target
@@ -328,9 +336,10 @@ class Trainer:
         segment_start = time.perf_counter()
         epoch, train_ds = run.first_epoch, parts.train_ds
         while True:
-            model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
-                      initial_epoch=epoch, steps_per_epoch=run.ctx.steps_per_epoch, shuffle=False,
-                      callbacks=run.callbacks, verbose=self.verbose)
+            with run.phases.time("fit"):
+                model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
+                          initial_epoch=epoch, steps_per_epoch=run.ctx.steps_per_epoch, shuffle=False,
+                          callbacks=run.callbacks, verbose=self.verbose)
             if run.guard.diverged is None:
                 return time.perf_counter() - segment_start
             epoch = self._roll_back_or_stop(run)
@@ -379,12 +388,14 @@ class Trainer:
         if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
             self._diverged(run, "a model weight was non-finite after training; model.keras was not written")
         if run_dir is not None:
-            with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
-                model.save(tmp)
-            for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
-                with kio.atomic_path(run_dir / name) as tmp:
-                    artifact.save(tmp)
-        test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
+            with run.phases.time("save"):
+                with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
+                    model.save(tmp)
+                for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
+                    with kio.atomic_path(run_dir / name) as tmp:
+                        artifact.save(tmp)
+        with run.phases.time("evaluate"):
+            test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
         rows = run.logger.rows
         recovery = run.recovery
         report = build_report(
@@ -395,11 +406,16 @@ class Trainer:
         )
         if run_dir is not None:
             if train.plots:
-                if run.preloader is not None:
-                    run.preloader.join()
-                write_plots(run_dir, rows, test, parts.dataset, parts.schedule, ctx.steps_per_epoch, parts.epochs)
+                with run.phases.time("plots"):
+                    if run.preloader is not None:
+                        run.preloader.join()
+                    write_plots(run_dir, rows, test, parts.dataset, parts.schedule, ctx.steps_per_epoch,
+                                parts.epochs)
             report["wall_time_s"] = run.wall()
+            report["phases"] = _phase_report(run.phases, rows)
             kio.write_json(run_dir / REPORT_FILE, report)
+        else:
+            report["phases"] = _phase_report(run.phases, rows)
         return RunResult(run_dir=run_dir, report=report, model=model, history=rows)
 
     # ---- helpers -------------------------------------------------------------------
@@ -454,6 +470,14 @@ class _KeepLastFinite(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.last_finite.guard.diverged is None:
             self.last_finite.take(self.model, epoch)
+
+
+def _phase_report(phases: Phases, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a run's time went: wall and CPU seconds per phase, the first epoch (tracing) apart."""
+    out = phases.as_dict()
+    if rows and "epoch_time_s" in rows[0]:
+        out["first_epoch_s"] = rows[0]["epoch_time_s"]  # graph tracing and compilation, with the first epoch
+    return out
 
 
 def _scale_learning_rate(model, parts: Components, scale: float, *, restored_scale: float) -> None:
