@@ -189,6 +189,7 @@ def value_cases():
         ("techniques.early_stopping.patience", []),
         ("loss.gamma", ["--set", "loss.name=focal"]),
         ("data.seed", ["--set", "data.name=mnist1d"]), ("data.num_samples", ["--set", "data.name=mnist1d"]),
+        ("model.max_norm", []),
     ]
     cases = []
     for key, extra in keys:
@@ -207,6 +208,7 @@ def value_cases():
         ("schedule.boundaries", "[1, nan]", "a finite number"), ("schedule.factors", "[1e308]", "float32"),
         ("train.precision", "float8", "one of"), ("train.jit_compile", "maybe", ""),
         ("data.image_size", "[32]", "at least 2 values"),
+        ("model.max_norm", "0", "> 0"),
     ]:
         extra = ["--set", "data.name=mnist1d"] if key == "data.seed" else []
         if key.startswith("schedule.boundaries") or key.startswith("schedule.factors"):

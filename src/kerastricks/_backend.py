@@ -42,11 +42,19 @@ def select_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def ensure_backend() -> None:
-    """Raise :class:`BackendMissingError` (one line) if the selected backend is not installed."""
+def ensure_backend(pipeline: bool = True) -> None:
+    """Raise :class:`BackendMissingError` (one line) if the selected backend is not installed.
+
+    With ``pipeline`` (the trainer's commands), TensorFlow is required too, whatever
+    the backend: the trainer reads its data through ``tf.data``.
+    """
     name = select_backend()
     if not installed(name):
         raise BackendMissingError(f"KERAS_BACKEND={name} is not installed; " + MISSING_BACKEND)
+    if pipeline and not installed("tensorflow"):
+        raise BackendMissingError(
+            f"the trainer reads data through tf.data, so it needs TensorFlow next to KERAS_BACKEND={name}: "
+            "`pip install \"kerastricks[cpu]\"` (components alone need only Keras and the backend)")
 
 
 def running_cli() -> bool:

@@ -43,7 +43,7 @@ def load_recipe_dataset(recipe: Recipe):
     """The dataset a recipe's ``[data]`` section describes, split by ``train.seed``."""
     from kerastricks.data import load_dataset
 
-    return load_dataset(
+    dataset = load_dataset(
         recipe.data["name"],
         recipe.data_options,
         validation_split=float(recipe.data["validation_split"]),
@@ -53,6 +53,15 @@ def load_recipe_dataset(recipe: Recipe):
         long_tail=recipe.data.get("long_tail"),
         validated=True,
     )
+    if recipe.data.get("classes") is not None or recipe.data.get("train_examples") is not None:
+        from kerastricks.data.subsets import select_classes, subsample_train
+
+        if recipe.data.get("classes") is not None:
+            dataset = select_classes(dataset, recipe.data["classes"], file=recipe.source)
+        if recipe.data.get("train_examples") is not None:
+            dataset = subsample_train(dataset, int(recipe.data["train_examples"]), recipe.train.seed,
+                                      file=recipe.source)
+    return dataset
 
 
 def make_train_dataset(recipe: Recipe, ctx: TrainContext, dataset: Any, stages: dict, first_epoch: int) -> Any:
@@ -87,7 +96,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     # says so in ctx.fresh_fraction. Keras runs whole executions of steps_per_execution steps,
     # so an epoch is rounded up to a multiple of it (what fit would run anyway, reading the
     # missing batches from the next epoch).
-    execution = int(recipe.train.steps_per_execution)
+    from kerastricks.runtime import resolve_steps_per_execution
+
+    execution, _ = resolve_steps_per_execution(recipe.train.steps_per_execution)
     ctx.steps_per_epoch = math.ceil(math.ceil(n_train / ctx.batch_size) / execution) * execution
     stages: dict[str, list] = {}
     for technique in techniques:
@@ -104,11 +115,16 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     # model phase
     from kerastricks.models import build_model
 
-    model_opts = recipe.options("model")
-    for technique in techniques:
-        model_opts = technique.model_options(model_opts, ctx)
-    model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
-                        task=dataset.task, options=model_opts, file=recipe.source)
+    if recipe.model.get("init_from"):  # a trained model's layers and a new head (kerastricks.transfer)
+        from kerastricks.transfer.workflow import build_pretrained_model
+
+        model, ctx.transfer = build_pretrained_model(recipe, dataset)
+    else:
+        model_opts = recipe.options("model")
+        for technique in techniques:
+            model_opts = technique.model_options(model_opts, ctx)
+        model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
+                            task=dataset.task, options=model_opts, file=recipe.source)
     for technique in techniques:
         model = technique.apply_to_model(model, ctx)
 
@@ -130,6 +146,13 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
                                 validated=True)
     for technique in techniques:
         optimizer = technique.apply_to_optimizer(optimizer, ctx)
+    if ctx.transfer is not None and ctx.transfer.settings:  # [transfer] phases: one optimizer per layer group
+        from kerastricks.transfer.workflow import transfer_report
+
+        optimizer, schedule = ctx.transfer.optimizer(model, optimizer, recipe, float(base_lr), ctx.steps_per_epoch)
+        schedule_callbacks = [*schedule_callbacks, ctx.transfer.callback()]
+        ctx.epoch_columns.append(ctx.transfer.columns)
+        ctx.notes["transfer"] = transfer_report(ctx.transfer, ctx.steps_per_epoch)
 
     # loss phase
     from kerastricks.losses import build_loss
@@ -145,7 +168,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
         loss = technique.apply_to_loss(loss, ctx)
     metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
-                  steps_per_execution=int(recipe.train.steps_per_execution))
+                  steps_per_execution=execution)
     return Components(dataset=dataset, train_ds=train_ds, val_ds=val_ds, model=model, optimizer=optimizer,
                       schedule=schedule, schedule_callbacks=schedule_callbacks, batch_size=ctx.batch_size,
                       n_train=n_train, epochs=ctx.epochs, stages=stages)

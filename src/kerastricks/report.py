@@ -59,6 +59,7 @@ def build_report(*, recipe, run_dir: Path | None, dataset, model, optimizer, row
         "seed": int(train.seed),
         "dataset": dataset.summary(),
         "techniques": technique_report,
+        **({"transfer": ctx.notes["transfer"]} if "transfer" in ctx.notes else {}),
         "resumed": resumed,
         "versions": versions(),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "gpu": gpu_available()},

@@ -190,6 +190,12 @@ class Trainer:
         self.run_dir: Path | None = None
         self._resume_state: tuple[dict, list, list] | None = None
         self._resumes = 0  # times this run was resumed (Trainer.resume counts them)
+        if int(getattr(recipe.train, "ensemble", 1)) > 1:
+            from kerastricks.errors import ConfigError
+
+            raise ConfigError("the Trainer trains one model", file=recipe.source, key="train.ensemble",
+                              expected="1 (train an ensemble with kerastricks.ensemble.train_ensemble or "
+                                       "kerastricks train --ensemble N)", received=recipe.train.ensemble)
         if write and out is not None:
             check_out_dir(out)  # before any heavy work: one line, nothing created
         elif write:
@@ -282,7 +288,7 @@ class Trainer:
         train, parts, run_dir = self.recipe.train, run.parts, run.run_dir
         technique_callbacks = [cb for technique in run.techniques for cb in technique.callbacks(run.ctx)]
         run.guard = DivergenceGuard()
-        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None, columns=run.ctx.epoch_columns)
         run.best = BestModel(monitor=run.monitor, mode=metric_mode(run.monitor), swap=run.ctx.eval_swap)
         if train.target is not None:
             tgt = train.target

@@ -47,11 +47,14 @@ class EpochLogger(keras.callbacks.Callback):
 
     Args:
         path: CSV file to write, or ``None`` to keep rows in memory only.
+        columns: Functions ``epoch -> {column: value}`` (0-based epoch) whose values join each row
+            (and the epoch's logs), e.g. the transfer phase.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, columns: list | None = None) -> None:
         super().__init__()
         self.path = None if path is None else Path(path)
+        self.columns = list(columns or [])
         self.rows: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
         self._train_start = None
@@ -85,6 +88,8 @@ class EpochLogger(keras.callbacks.Callback):
             self._lr_fn = _compiled_learning_rate(self.model.optimizer)
         lr = self._lr_fn()
         logs.setdefault("learning_rate", lr)
+        for column in self.columns:
+            logs.update(column(epoch))
         train_end = self._train_end or now
         row = {"epoch": epoch + 1}
         for key, value in logs.items():
