@@ -46,6 +46,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
     "kerastricks.ensemble.model",
+    "kerastricks.examples.gan",
 )
 #: Modules that need TensorFlow (tf.data); registered only where it is installed.
 TENSORFLOW_MODULES: tuple[str, ...] = ("kerastricks.data.resampling",)
