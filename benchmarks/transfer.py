@@ -71,7 +71,7 @@ def task_a(ds, pair, epochs: int):
     name, opts = MODELS[ds.name]
     model = build_model(name, input_shape=a.input_shape, num_outputs=len(keep), options=opts)
     model.compile(keras.optimizers.Adam(LR), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], jit_compile=False)
     model.fit(a.x_train, a.y_train, epochs=epochs, batch_size=128, verbose=0)
     acc = float(model.evaluate(a.x_test, a.y_test, verbose=0)[1])
     return model, acc
@@ -119,11 +119,57 @@ def run_variant(variant: str, a_model_path: str, ds_name: str, data, seed: int) 
                                                      "unfreeze_every": 1, **settings}, EPOCHS)
         optimizer, _ = plan.optimizer_for_rates(model, keras.optimizers.Adam(LR), LR, PHASE2_LR, steps)
         callbacks = [plan.callback()]
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
     model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, callbacks=callbacks,
               shuffle=True)
-    pred = np.argmax(model.predict(xt, batch_size=512, verbose=0), axis=1)
+    pred = np.argmax(keras.ops.convert_to_numpy(model(xt, training=False)), axis=1)
     return float(np.mean(pred != yt))
+
+
+def summarize(results: list[dict], datasets: list[str], pairs: list[tuple[int, int]]) -> dict:
+    """Print the table of ``results`` (one dict per run) and return its figures."""
+    summary, rows = {}, []
+    for ds_name in datasets:
+        for pair in pairs:
+            key = f"{pair[0]}-{pair[1]}"
+            cell = [r for r in results if r["dataset"] == ds_name and r["pair"] == key]
+            if not cell:
+                continue
+            scratch = {r["seed"]: r["test_error"] for r in cell if r["variant"] == "scratch"}
+            scratch_median = statistics.median(scratch.values())
+            for variant in VARIANTS:
+                errs = [r["test_error"] for r in cell if r["variant"] == variant]
+                ratios = [r["test_error"] / max(scratch[r["seed"]], 1e-9) for r in cell if r["variant"] == variant]
+                fig = {"median_error": statistics.median(errs), "min_error": min(errs), "max_error": max(errs),
+                       "median_ratio_vs_scratch": statistics.median(ratios),
+                       "ratio_of_medians": statistics.median(errs) / max(scratch_median, 1e-9),
+                       "min_ratio": min(ratios), "max_ratio": max(ratios), "seeds": len(errs),
+                       "n_test": cell[0]["n_test"]}
+                summary[f"{ds_name}:{key}:{variant}"] = fig
+                rows.append([ds_name, key, variant, len(errs), fig["median_error"], fig["min_error"],
+                             fig["max_error"], fig["median_ratio_vs_scratch"], fig["ratio_of_medians"]])
+    print(table(["dataset", "pair", "variant", "seeds", "median err", "min", "max", "median of err/scratch",
+                 "median err / scratch's"], rows))
+    return summary
+
+
+def parse_logs(paths: list[str]) -> list[dict]:
+    """The runs printed by earlier invocations (their per-seed lines), for a run cut short or split."""
+    import re
+
+    line_re = re.compile(r"^\s+(\w+) pair \((\d+), (\d+)\) seed (\d+): (.*)$")
+    results = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            m = line_re.match(line)
+            if not m:
+                continue
+            ds, a, b, seed, rest = m.groups()
+            for item in rest.split(", "):
+                variant, err = item.rsplit(" ", 1)
+                results.append({"dataset": ds, "pair": f"{a}-{b}", "seed": int(seed), "variant": variant,
+                                "test_error": float(err), "n_test": None})
+    return results
 
 
 def main() -> None:
@@ -136,7 +182,16 @@ def main() -> None:
     parser.add_argument("--pair-seeds", type=int, default=3)
     parser.add_argument("--a-epochs", type=int, default=10)
     parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--summarize", nargs="+", metavar="LOG", help="no training: the table and JSON of the "
+                        "per-seed lines in these logs of earlier runs (three decimals)")
     args = parser.parse_args()
+    if args.summarize:
+        results = parse_logs(args.summarize)
+        datasets = list(dict.fromkeys(r["dataset"] for r in results))
+        pairs = [tuple(int(c) for c in p.split("-")) for p in dict.fromkeys(r["pair"] for r in results)]
+        summary = summarize(results, datasets, pairs)
+        print(json.dumps({"figures": summary, "from_logs": args.summarize}))
+        return
     if args.quick:
         args.seeds, args.datasets, args.pairs, args.a_epochs = 3, "mnist1d", "8-9", 5
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -167,24 +222,7 @@ def main() -> None:
                 print(f"  {ds_name} pair {pair} seed {seed}: "
                       + ", ".join(f"{r['variant']} {r['test_error']:.3f}" for r in results[-len(VARIANTS):]),
                       flush=True)
-    summary, rows = {}, []
-    for ds_name in args.datasets.split(","):
-        for pair in pairs:
-            key = f"{pair[0]}-{pair[1]}"
-            cell = [r for r in results if r["dataset"] == ds_name and r["pair"] == key]
-            if not cell:
-                continue
-            scratch = {r["seed"]: r["test_error"] for r in cell if r["variant"] == "scratch"}
-            for variant in VARIANTS:
-                errs = [r["test_error"] for r in cell if r["variant"] == variant]
-                ratios = [r["test_error"] / max(scratch[r["seed"]], 1e-9) for r in cell if r["variant"] == variant]
-                fig = {"median_error": statistics.median(errs), "min_error": min(errs), "max_error": max(errs),
-                       "median_ratio_vs_scratch": statistics.median(ratios), "seeds": len(errs),
-                       "n_test": cell[0]["n_test"]}
-                summary[f"{ds_name}:{key}:{variant}"] = fig
-                rows.append([ds_name, key, variant, len(errs), fig["median_error"], fig["min_error"],
-                             fig["max_error"], fig["median_ratio_vs_scratch"]])
-    print(table(["dataset", "pair", "variant", "seeds", "median err", "min", "max", "err/scratch"], rows))
+    summary = summarize(results, args.datasets.split(","), pairs)
     print(f"task A test accuracy (8 classes): {json.dumps(a_acc)}")
     load_avg = os.getloadavg()
     print(f"wall {time.perf_counter() - t0:.0f} s, load average {load_avg[0]:.1f} {load_avg[1]:.1f} {load_avg[2]:.1f}")

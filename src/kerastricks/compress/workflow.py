@@ -222,6 +222,54 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     return report
 
 
+#: Where a recipe's ``[export]`` writes, inside the run directory.
+EXPORT_DIR = "export"
+
+
+def export_settings_of(recipe: Any) -> CompressSettings:
+    table = recipe.export
+    return CompressSettings(quantize=table["quantize"], calibration=table.get("calibration"),
+                            prune_to=table.get("prune_to"),
+                            layers=tuple(table["layers"]) if table.get("layers") else None)
+
+
+def check_export(recipe: Any, dataset: Any, model: Any) -> None:
+    """The ``[export]`` checks that need the data and the model (the trainer runs them before training)."""
+    settings = export_settings_of(recipe)
+    if dataset.task != "classification":
+        raise ConfigError("export measures classification accuracy", file=recipe.source, key="export",
+                          expected="a classification dataset", received=dataset.task)
+    if settings.quantize == "int8":
+        try:
+            calibration_examples(dataset.x_train, settings.calibration, int(recipe.train.seed),
+                                 key="export.calibration")
+        except ConfigError as exc:
+            raise exc.with_context(file=recipe.source) from None
+    if settings.prune_to:
+        from kerastricks.pruning import select_layers, strip_pruning
+
+        try:
+            select_layers(strip_pruning(model), settings.layers, key="export.layers")
+        except ConfigError as exc:
+            raise exc.with_context(file=recipe.source) from None
+
+
+def export_after_training(model: Any, dataset: Any, recipe: Any, run_dir: Path) -> dict[str, Any]:
+    """``[export]``: write ``RUN_DIR/export/model.tflite`` and ``report.json``; return the summary that goes
+    into the run's report."""
+    from kerastricks import io as kio
+
+    settings = export_settings_of(recipe)
+    data, report = compress_model(model, dataset, settings, seed=int(recipe.train.seed))
+    out = Path(run_dir) / EXPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"run_dir": str(run_dir), "out": str(out), **report}
+    _write_bytes(out / TFLITE_FILE, data)
+    kio.write_json(out / REPORT_FILE, report)
+    return {"file": f"{EXPORT_DIR}/{TFLITE_FILE}", "quantize": settings.quantize,
+            **{k: report[k] for k in ("float", "compressed", "agreement", "ratios")}}
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     from kerastricks import io as kio
 

@@ -137,7 +137,8 @@ def check_model_keys(opts: dict[str, Any], file: str | None) -> None:
     if not path.exists():
         raise ConfigError("not found", file=file, key="model.init_from",
                           expected="a kerastricks run directory, a .keras file or 'applications:<Name>'",
-                          received=source, hint=None if path.is_absolute() else f"relative paths start at {os.getcwd()}")
+                          received=source,
+                          hint=None if path.is_absolute() else f"relative paths start at {os.getcwd()}")
     if path.is_dir() and not _is_run_dir(path):
         raise ConfigError("not a finished kerastricks run (no model.keras)", file=file, key="model.init_from",
                           expected="a run directory holding model.keras", received=source)
