@@ -56,6 +56,7 @@ from kerastricks.models.blocks import (
     resolve_initializer,
     resolve_regularizer,
 )
+from kerastricks.models.constraints import add_max_norm, split_shared_model_options
 from kerastricks.registry import Registry
 from kerastricks.validation import defaults_of, validate_options
 
@@ -209,9 +210,11 @@ def validate_model_options(
             ``conv`` / ``norm`` that does not exist (key ``model.<option>``).
     """
     try:
+        options = dict(options or {})
+        shared = split_shared_model_options(options, file=file)  # max_norm: every model takes it
         entry = MODELS.get(name, key="model.name")
         validated = validate_options(
-            entry.obj, dict(options or {}), section="model", file=file, exclude=BUILDER_ARGUMENTS
+            entry.obj, options, section="model", file=file, exclude=BUILDER_ARGUMENTS
         )
         merged = {**entry.defaults, **validated}
         for key, check in _CHOICE_CHECKS.items():
@@ -219,7 +222,7 @@ def validate_model_options(
                 check(merged[key], key=f"model.{key}")
     except UserError as exc:
         raise _in_file(exc, file) from None
-    return validated
+    return {**validated, **shared}
 
 
 def _is_count(value: Any) -> bool:
@@ -264,7 +267,9 @@ def build_model(
         num_outputs: Classes (classification) or targets (regression), >= 1.
         task: ``"classification"`` or ``"regression"``; both end in
             ``num_outputs`` linear float32 units named ``"logits"``.
-        options: The recipe's model options (see each builder's Args).
+        options: The recipe's model options (see each builder's Args), plus
+            ``max_norm`` (every model: ``MaxNorm`` on every kernel, see
+            :mod:`kerastricks.models.constraints`).
         file: Recipe file named in errors.
         kernel_regularizer: Python-only: a Keras regularizer applied to every
             kernel the builder creates (None: none).
@@ -287,6 +292,7 @@ def build_model(
     except UserError as exc:
         raise _in_file(exc, file) from None
     validated = validate_model_options(name, options, file=file)
+    max_norm = validated.pop("max_norm", None)
     entry = MODELS.get(name)
     extra = {}
     if kernel_regularizer is not None:
@@ -296,7 +302,10 @@ def build_model(
             )
         extra["kernel_regularizer"] = kernel_regularizer
     try:
-        return entry.obj(input_shape=shape, num_outputs=int(num_outputs), task=task, **validated, **extra)
+        model = entry.obj(input_shape=shape, num_outputs=int(num_outputs), task=task, **validated, **extra)
+        if max_norm is not None:
+            model, _ = add_max_norm(model, max_norm)
+        return model
     except UserError as exc:
         raise _in_file(exc, file) from None
 

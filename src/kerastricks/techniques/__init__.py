@@ -20,6 +20,8 @@ from kerastricks.techniques import prune as _prune  # noqa: F401
 from kerastricks.techniques import recompute as _recompute  # noqa: F401
 from kerastricks.techniques import reparameterize as _reparameterize  # noqa: F401
 from kerastricks.techniques import resampling as _resampling  # noqa: F401
+from kerastricks.techniques import snapshot_ensemble as _snapshot_ensemble  # noqa: F401
+from kerastricks.techniques import swa as _swa  # noqa: F401
 from kerastricks.techniques.base import PHASES, TECHNIQUES, Technique, TrainContext, register_technique
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kerastricks._lazy import keras
-from kerastricks.errors import ConfigError
 from kerastricks.techniques.base import Technique, TrainContext, register_technique
 from kerastricks.validation import PositiveFloat
 
@@ -21,12 +20,11 @@ def add_kernel_regularization(model: keras.Model, regularizer: keras.regularizer
     Returns:
         The new model and the number of layers changed.
     """
-    changed = 0
+    from kerastricks.models.constraints import rebuild_layers
+
     reg_config = keras.regularizers.serialize(regularizer)
 
-    def clone(layer):
-        nonlocal changed
-        config = layer.get_config()
+    def edit(layer, config):
         touched = False
         if "kernel_regularizer" in config:
             config["kernel_regularizer"] = keras.regularizers.deserialize(reg_config)
@@ -34,20 +32,9 @@ def add_kernel_regularization(model: keras.Model, regularizer: keras.regularizer
         if include_bias and "bias_regularizer" in config:
             config["bias_regularizer"] = keras.regularizers.deserialize(reg_config)
             touched = True
-        changed += int(touched)
-        return layer.__class__.from_config(config)
+        return touched
 
-    try:
-        new = keras.models.clone_model(model, clone_function=clone)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(
-            "l2 needs a functional or sequential Keras model",
-            key="techniques.l2",
-            expected="a functional/sequential model",
-            received=f"{type(model).__name__} ({str(exc).splitlines()[0]})",
-        ) from None
-    new.set_weights(model.get_weights())
-    return new, changed
+    return rebuild_layers(model, edit, key="techniques.l2")
 
 
 @register_technique(
