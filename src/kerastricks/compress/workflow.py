@@ -187,8 +187,6 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     The run's recipe gives the data (same split and normalization as in training) and the runtime (threads,
     seed, determinism), on the TensorFlow backend whatever the run used (the converter needs it).
     """
-    import tensorflow as tf  # noqa: F401  (the converter's backend; fails early if absent)
-
     from kerastricks import io as kio
     from kerastricks.evaluate import check_run
     from kerastricks.rundir import MODEL_FILE
@@ -203,7 +201,10 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     with prepared(train, file=recipe.source):
         import keras
 
+        from kerastricks._components import register_all
         from kerastricks.build import load_recipe_dataset
+
+        register_all()  # Keras may have come in through TensorFlow's import, past the registration hook
 
         dataset = load_recipe_dataset(recipe)
         if settings.quantize == "int8":  # before loading and converting: one line, nothing written
