@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerastricks.distribute import ProcessGroup, lr_scale_factor
@@ -57,6 +57,17 @@ def test_accepted_settings_round_trip():
     assert (r.train.distribute, r.train.devices, r.train.lr_scaling) == ("data_parallel", 2, "sqrt")
     assert recipe_from_dict(r.to_dict()) == r
     assert recipe().train.distribute == "none" and recipe().train.devices == "all"
+
+
+@pytest.mark.parametrize("mode", ["mirrored", "data_parallel"])
+def test_every_technique_is_verified_or_refused(mode):
+    from kerastricks.distribute.config import REFUSED, VERIFIED
+    from kerastricks.techniques import TECHNIQUES
+
+    names = {entry.name for entry in TECHNIQUES}
+    refused = {t for t, m in REFUSED if m == mode}
+    assert names <= set(VERIFIED) | refused, names - set(VERIFIED) - refused
+    assert not (set(VERIFIED) - {"clip"}) & refused  # clip: Keras modes refused under mirrored, agc verified
 
 
 @pytest.mark.parametrize("replicas", [1, 2, 3, 8])
@@ -126,6 +137,7 @@ def test_worker_stops_when_its_launcher_is_gone():
         child.wait()
 
 
+@settings(deadline=None)
 @given(n=st.integers(0, 300), processes=st.integers(1, 4), per_process=st.integers(1, 4))
 def test_process_shares_cover_each_batch_once(n, processes, per_process):
     replicas = processes * per_process
