@@ -47,6 +47,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
     "kerastricks.ensemble.model",
+    "kerastricks.examples.gan",
     "kerastricks.swa",
 )
 #: Modules that need TensorFlow (tf.data); registered only where it is installed.

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerastricks.distribute import ProcessGroup, lr_scale_factor
@@ -48,6 +48,8 @@ def test_keras_clipping_refused_under_mirrored_agc_accepted():
         recipe(mirrored, {"clip": {"mode": "global_norm", "threshold": 1.0}})
     assert "clip" in recipe(mirrored, {"clip": {"mode": "agc", "clipping": 0.01}}).techniques
     assert "agc" in recipe(mirrored, {"agc": {}}).techniques
+    with pytest.raises(ConfigError, match="techniques.gradient_accumulation.*merge_call"):
+        recipe(mirrored, {"gradient_accumulation": {}})
     dp = {"distribute": "data_parallel", "backend": "jax", "devices": 2}
     assert "clip" in recipe(dp, {"clip": {"mode": "global_norm", "threshold": 1.0}}).techniques
 
@@ -57,6 +59,18 @@ def test_accepted_settings_round_trip():
     assert (r.train.distribute, r.train.devices, r.train.lr_scaling) == ("data_parallel", 2, "sqrt")
     assert recipe_from_dict(r.to_dict()) == r
     assert recipe().train.distribute == "none" and recipe().train.devices == "all"
+
+
+@pytest.mark.parametrize("mode", ["mirrored", "data_parallel"])
+def test_every_technique_is_verified_or_refused(mode):
+    from kerastricks.distribute.config import REFUSED, VERIFIED
+    from kerastricks.techniques import TECHNIQUES
+
+    names = {entry.name for entry in TECHNIQUES}
+    refused = {t for t, m in REFUSED if m == mode}
+    verified = set(VERIFIED[mode])
+    assert names <= verified | refused, names - verified - refused
+    assert not (verified - {"clip"}) & refused  # clip: Keras modes refused under mirrored, agc verified
 
 
 @pytest.mark.parametrize("replicas", [1, 2, 3, 8])
@@ -126,6 +140,7 @@ def test_worker_stops_when_its_launcher_is_gone():
         child.wait()
 
 
+@settings(deadline=None)
 @given(n=st.integers(0, 300), processes=st.integers(1, 4), per_process=st.integers(1, 4))
 def test_process_shares_cover_each_batch_once(n, processes, per_process):
     replicas = processes * per_process

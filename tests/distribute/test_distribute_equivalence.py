@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,7 +124,7 @@ def test_lost_worker_stops_the_group_and_resume_is_bit_identical(runs, tmp_path)
         time.sleep(0.01)
     workers = _children(launcher.pid)
     assert len(workers) == 2, workers
-    victim = max(workers)  # started second: worker 1
+    victim = next(pid for pid in workers if _process_id(pid) == "1")
     os.kill(victim, signal.SIGKILL)
     killed_at = time.time()
     code, err = finish(launcher, timeout=60)
@@ -149,6 +150,11 @@ def test_lost_worker_stops_the_group_and_resume_is_bit_identical(runs, tmp_path)
 def _children(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return sorted(int(p) for p in out.split())
+
+
+def _process_id(pid):
+    env = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"KERAS_DISTRIBUTION_PROCESS_ID="))
 
 
 def _alive(pid):

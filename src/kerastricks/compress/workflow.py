@@ -134,11 +134,14 @@ def compress_model(model: Any, dataset: Any, settings: CompressSettings, *, seed
     x_test, y_test = np.asarray(dataset.x_test, np.float32), np.asarray(dataset.y_test).reshape(-1)
     keras_pred = np.argmax(model.predict(x_test, batch_size=256, verbose=0), axis=-1)
     float_data = convert(model, "none")
-    data = convert(model, settings.quantize, calib) if settings.quantize != "none" else float_data
-    float_row, _ = measure_litert(float_data, x_test, y_test, repeats=latency_repeats)
-    row, pred = measure_litert(data, x_test, y_test, repeats=latency_repeats)
-    float_row["format"] = "litert float32"
-    row["format"] = f"litert {settings.quantize}" + (f" pruned {settings.prune_to:g}" if settings.prune_to else "")
+    float_row, pred = measure_litert(float_data, x_test, y_test, repeats=latency_repeats)
+    float_row["format"] = "litert float32" + (f" pruned {settings.prune_to:g}" if settings.prune_to else "")
+    data, row = float_data, dict(float_row)
+    if settings.quantize != "none":
+        data = convert(model, settings.quantize, calib)
+        row, pred = measure_litert(data, x_test, y_test, repeats=latency_repeats)
+        row["format"] = f"litert {settings.quantize}" + (f" pruned {settings.prune_to:g}" if settings.prune_to
+                                                          else "")
     report: dict[str, Any] = {
         "quantize": settings.quantize,
         "calibration": None if calib is None else len(calib),
@@ -184,8 +187,6 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     The run's recipe gives the data (same split and normalization as in training) and the runtime (threads,
     seed, determinism), on the TensorFlow backend whatever the run used (the converter needs it).
     """
-    import tensorflow as tf  # noqa: F401  (the converter's backend; fails early if absent)
-
     from kerastricks import io as kio
     from kerastricks.evaluate import check_run
     from kerastricks.rundir import MODEL_FILE
@@ -200,7 +201,10 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     with prepared(train, file=recipe.source):
         import keras
 
+        from kerastricks._components import register_all
         from kerastricks.build import load_recipe_dataset
+
+        register_all()  # Keras may have come in through TensorFlow's import, past the registration hook
 
         dataset = load_recipe_dataset(recipe)
         if settings.quantize == "int8":  # before loading and converting: one line, nothing written

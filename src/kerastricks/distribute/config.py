@@ -47,6 +47,19 @@ REFUSED: dict[tuple[str, str], str] = {
     ("reparameterize", "mirrored"): _UNVERIFIED, ("reparameterize", "data_parallel"): _PREDICTS,
     ("crt", "mirrored"): _UNVERIFIED, ("crt", "data_parallel"): _PREDICTS,
     ("tau_norm", "mirrored"): _UNVERIFIED, ("tau_norm", "data_parallel"): _UNVERIFIED,
+    ("gradient_accumulation", "mirrored"): "Keras's gradient accumulation applies the update inside a cond, and "
+                                           "MirroredStrategy cannot all-reduce there (merge_call in a cond)",
+    ("prune", "mirrored"): _UNVERIFIED, ("prune", "data_parallel"): _UNVERIFIED,
+    ("snapshot_ensemble", "mirrored"): _UNVERIFIED, ("snapshot_ensemble", "data_parallel"): _UNVERIFIED,
+    ("swa", "mirrored"): _UNVERIFIED, ("swa", "data_parallel"): _UNVERIFIED,
+}
+
+#: Techniques checked against the one-device run, per mode (docs/distributed.md, "Techniques under each mode");
+#: every registered technique is here or in :data:`REFUSED` for each mode (tests check it).
+VERIFIED = {
+    "mirrored": ("agc", "clip", "data_echoing", "early_stopping", "ema", "l2", "label_smoothing", "resampling"),
+    "data_parallel": ("agc", "clip", "data_echoing", "early_stopping", "ema", "gradient_accumulation", "l2",
+                      "label_smoothing", "resampling"),
 }
 
 #: Model choices whose batch statistics MirroredStrategy keeps per replica (Keras's BatchNormalization is
