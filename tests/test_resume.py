@@ -59,7 +59,7 @@ steps_per_execution = 2
 target = { metric = "val_accuracy", value = 0.3 }
 """
 EPOCHS_RUN = 4  # early stopping: no improvement by 0.5 after the first epoch, patience 3
-TIMING = {"train_time_s", "epoch_time_s", "elapsed_s"}
+TIMING = {"train_time_s", "train_cpu_s", "epoch_time_s", "elapsed_s"}
 # Each resume is killed at one of these points: mid-checkpoint, at an epoch end before its checkpoint,
 # mid-final-save, mid-plots; the last resume finishes.
 KILL_POINTS = ("last.npz:1", "metrics.csv:1", "model.keras:1", "curves.png:1")

@@ -42,11 +42,19 @@ def select_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def ensure_backend() -> None:
-    """Raise :class:`BackendMissingError` (one line) if the selected backend is not installed."""
+def ensure_backend(pipeline: bool = True) -> None:
+    """Raise :class:`BackendMissingError` (one line) if the selected backend is not installed.
+
+    With ``pipeline`` (the trainer's commands), TensorFlow is required too, whatever
+    the backend: the trainer reads its data through ``tf.data``.
+    """
     name = select_backend()
     if not installed(name):
         raise BackendMissingError(f"KERAS_BACKEND={name} is not installed; " + MISSING_BACKEND)
+    if pipeline and not installed("tensorflow"):
+        raise BackendMissingError(
+            f"the trainer reads data through tf.data, so it needs TensorFlow next to KERAS_BACKEND={name}: "
+            "`pip install \"kerastricks[cpu]\"` (components alone need only Keras and the backend)")
 
 
 def running_cli() -> bool:
@@ -56,3 +64,13 @@ def running_cli() -> bool:
         return True
     orig = list(getattr(sys, "orig_argv", []))
     return any(a == "-m" and orig[i + 1 : i + 2] == ["kerastricks"] for i, a in enumerate(orig))
+
+
+def retrace(model) -> None:
+    """Make ``model``'s next training call trace its step anew (a no-op before the first one).
+
+    For values a compiled step reads at trace time: on JAX a variable outside the
+    model's and optimizer's state is a constant of the jitted step.
+    """
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)

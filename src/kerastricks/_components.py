@@ -37,13 +37,16 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.optimizers.agc",
     "kerastricks.optimizers.lookahead",
     "kerastricks.optimizers.sm3",
+    "kerastricks.pruning.layers",
     "kerastricks.schedules.cyclical",
     "kerastricks.schedules.decay",
     "kerastricks.schedules.one_cycle",
     "kerastricks.schedules.scaled",
     "kerastricks.schedules.warmup",
+    "kerastricks.transfer.core",
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
+    "kerastricks.ensemble.model",
     "kerastricks.swa",
 )
 #: Modules that need TensorFlow (tf.data); registered only where it is installed.

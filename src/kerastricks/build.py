@@ -43,7 +43,7 @@ def load_recipe_dataset(recipe: Recipe):
     """The dataset a recipe's ``[data]`` section describes, split by ``train.seed``."""
     from kerastricks.data import load_dataset
 
-    return load_dataset(
+    dataset = load_dataset(
         recipe.data["name"],
         recipe.data_options,
         validation_split=float(recipe.data["validation_split"]),
@@ -53,6 +53,15 @@ def load_recipe_dataset(recipe: Recipe):
         long_tail=recipe.data.get("long_tail"),
         validated=True,
     )
+    if recipe.data.get("classes") is not None or recipe.data.get("train_examples") is not None:
+        from kerastricks.data.subsets import select_classes, subsample_train
+
+        if recipe.data.get("classes") is not None:
+            dataset = select_classes(dataset, recipe.data["classes"], file=recipe.source)
+        if recipe.data.get("train_examples") is not None:
+            dataset = subsample_train(dataset, int(recipe.data["train_examples"]), recipe.train.seed,
+                                      file=recipe.source)
+    return dataset
 
 
 def make_train_dataset(recipe: Recipe, ctx: TrainContext, dataset: Any, stages: dict, first_epoch: int) -> Any:
@@ -65,7 +74,9 @@ def make_train_dataset(recipe: Recipe, ctx: TrainContext, dataset: Any, stages: 
                                epoch_range=(int(first_epoch), ctx.epochs), epoch_steps=ctx.steps_per_epoch)
     for technique in ctx.techniques:
         train_ds = technique.apply_to_pipeline(train_ds, ctx)
-    return train_ds
+    from kerastricks.distribute import shard_batches
+
+    return shard_batches(train_ds)  # this process's share of each global batch ([train] distribute)
 
 
 def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit: bool = False,
@@ -87,7 +98,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     # says so in ctx.fresh_fraction. Keras runs whole executions of steps_per_execution steps,
     # so an epoch is rounded up to a multiple of it (what fit would run anyway, reading the
     # missing batches from the next epoch).
-    execution = int(recipe.train.steps_per_execution)
+    from kerastricks.runtime import resolve_steps_per_execution
+
+    execution, _ = resolve_steps_per_execution(recipe.train.steps_per_execution)
     ctx.steps_per_epoch = math.ceil(math.ceil(n_train / ctx.batch_size) / execution) * execution
     stages: dict[str, list] = {}
     for technique in techniques:
@@ -100,15 +113,23 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
 
         val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(ctx.batch_size, 256),
                                  shuffle=False, seed=ctx.seed)
+        from kerastricks.distribute.engine import shard_eval_batches
+
+        val_ds = shard_eval_batches(val_ds)
 
     # model phase
     from kerastricks.models import build_model
 
-    model_opts = recipe.options("model")
-    for technique in techniques:
-        model_opts = technique.model_options(model_opts, ctx)
-    model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
-                        task=dataset.task, options=model_opts, file=recipe.source)
+    if recipe.model.get("init_from"):  # a trained model's layers and a new head (kerastricks.transfer)
+        from kerastricks.transfer.workflow import build_pretrained_model
+
+        model, ctx.transfer = build_pretrained_model(recipe, dataset)
+    else:
+        model_opts = recipe.options("model")
+        for technique in techniques:
+            model_opts = technique.model_options(model_opts, ctx)
+        model = build_model(recipe.model["name"], input_shape=dataset.input_shape, num_outputs=dataset.output_dim,
+                            task=dataset.task, options=model_opts, file=recipe.source)
     for technique in techniques:
         model = technique.apply_to_model(model, ctx)
 
@@ -120,6 +141,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     base_lr = opt_opts.pop("learning_rate", None)
     if base_lr is None:
         base_lr = 1e-3
+    from kerastricks.distribute import active
+
+    base_lr = float(base_lr) * (active().lr_scale if active() is not None else 1.0)  # [train] lr_scaling
     schedule, schedule_callbacks = build_schedule(
         recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
         steps_per_epoch=ctx.steps_per_epoch, epochs=ctx.epochs, file=recipe.source, with_callbacks=True,
@@ -130,6 +154,13 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
                                 validated=True)
     for technique in techniques:
         optimizer = technique.apply_to_optimizer(optimizer, ctx)
+    if ctx.transfer is not None and ctx.transfer.settings:  # [transfer] phases: one optimizer per layer group
+        from kerastricks.transfer.workflow import transfer_report
+
+        optimizer, schedule = ctx.transfer.optimizer(model, optimizer, recipe, float(base_lr), ctx.steps_per_epoch)
+        schedule_callbacks = [*schedule_callbacks, ctx.transfer.callback()]
+        ctx.epoch_columns.append(ctx.transfer.columns)
+        ctx.notes["transfer"] = transfer_report(ctx.transfer, ctx.steps_per_epoch)
 
     # loss phase
     from kerastricks.losses import build_loss
@@ -145,7 +176,7 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
         loss = technique.apply_to_loss(loss, ctx)
     metrics = ["accuracy"] if dataset.task == "classification" else ["mae"]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit,
-                  steps_per_execution=int(recipe.train.steps_per_execution))
+                  steps_per_execution=execution)
     return Components(dataset=dataset, train_ds=train_ds, val_ds=val_ds, model=model, optimizer=optimizer,
                       schedule=schedule, schedule_callbacks=schedule_callbacks, batch_size=ctx.batch_size,
                       n_train=n_train, epochs=ctx.epochs, stages=stages)

@@ -2,14 +2,21 @@
 
 .. code-block:: text
 
-    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]
+    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR] [--workers N]
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
     kerastricks lr-find [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--apply [PATH]]
     kerastricks memory [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--json]
     kerastricks list  [techniques|datasets|models|presets|optimizers|schedules|losses]
     kerastricks evaluate RUN_DIR
+    kerastricks ensemble RUN_DIR... [--method mean|vote|logit_mean] [--out DIR]
     kerastricks bench [RECIPE | BENCH_FILE | --preset NAME] [--variant NAME:KEY=VALUE[;KEY=VALUE...] ...]
                       [--seeds N] [--target METRIC=VALUE] [--set KEY=VALUE ...] [--out DIR]
+                      [--repeat N|auto] [--budget SECONDS] [--noise FRACTION]
+    kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
+                      [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
+                      [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
+                      [--seed N] [--set KEY=VALUE ...] [--out DIR]
+    kerastricks compress RUN_DIR [--prune-to S] [--quantize dynamic|float16|int8|none] [--calibration N] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
 input: one line naming the file, the key, what was expected and what was found,
@@ -60,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-root", default="runs", help="parent of auto-named run directories")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    dist = train.add_argument_group("several processes (train.distribute = 'data_parallel', see docs/distributed.md)")
+    dist.add_argument("--workers", type=_positive_int, metavar="N",
+                      help="start N local processes of one run (coordinator on 127.0.0.1, a free port)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, on every machine")
+    dist.add_argument("--num-processes", type=_positive_int, metavar="N", help="processes in the run")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0 .. N-1 (0 writes the run)")
+    train.add_argument("--ensemble", type=_positive_int, metavar="N",
+                       help="train N members (seeds seed .. seed+N-1, each its own process), then ensemble them "
+                            "(same as --set train.ensemble=N)")
 
     lr_find = sub.add_parser("lr-find", help="learning-rate range test: suggest optimizer.learning_rate")
     recipe_args(lr_find)
@@ -88,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a run's model.keras on its test set")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ensemble = sub.add_parser("ensemble", help="average finished runs into one model; report members and ensemble",
+                              description="Evaluate the ensemble of finished runs on their common test set: "
+                                          "accuracy, balanced accuracy, loss and calibration error per member and "
+                                          "for the ensemble; writes the ensemble as model.keras.")
+    ensemble.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more finished run directories")
+    ensemble.add_argument("--method", choices=("mean", "vote", "logit_mean"), default="mean",
+                          help="mean probability (default), majority vote, or mean logit")
+    ensemble.add_argument("--out", help="directory to create (default: runs/<name>-ensemble-<UTC time>)")
+    ensemble.add_argument("--runs-root", default="runs", help="parent of the auto-named output directory")
+    ensemble.add_argument("--json", action="store_true", help="print the report as JSON")
     bench = sub.add_parser(
         "bench", help="run a recipe's variants side by side (one process per run, interleaved seeds)",
         description="Measure variants of a recipe side by side: time to target, throughput, peak memory, "
@@ -105,6 +131,57 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time-to-target threshold, e.g. val_accuracy=0.98 (default: the recipe's train.target)")
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
     bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
+    bench.add_argument("--repeat", metavar="N|auto",
+                       help="rounds per seed (default 1); auto: add rounds until every speed ratio's interval is "
+                            "decided against the noise band, or --budget runs out")
+    bench.add_argument("--budget", metavar="SECONDS", help="with --repeat auto: seconds the whole bench may take "
+                                                            "(default 1800)")
+    bench.add_argument("--noise", metavar="FRACTION",
+                       help="the A/A noise: ratios whose interval lies within 1 ± FRACTION are 'within noise' "
+                            "(default 0.05)")
+
+    tune = sub.add_parser(
+        "tune", help="search recipe keys with Optuna (each trial a train process; pruning; resumable, distributed)",
+        description="An Optuna study over recipe keys. Each trial is a `kerastricks train` run in its own process; "
+                    "per-epoch values reach the pruner. The same command continues a killed study, and runs one "
+                    "distributed study on every machine that reaches the same --storage.")
+    recipe_args(tune)
+    tune.add_argument("--space", required=True, metavar="SPACE.toml", help="search space: [[param]] tables")
+    tune.add_argument("--trials", type=_positive_int, metavar="N",
+                      help="trials in the study, counted across runs of the command and machines "
+                           "(default 20, or the grid's size; a trial killed with its worker is not counted)")
+    tune.add_argument("--timeout", type=_positive_seconds, metavar="S",
+                      help="start no trial after S seconds (a running trial finishes)")
+    tune.add_argument("--workers", type=_positive_int, default=1, metavar="K",
+                      help="local worker processes sharing the storage (default 1)")
+    tune.add_argument("--storage", metavar="URL",
+                      help="SQLAlchemy URL (postgresql://..., mysql://..., sqlite:///...) or journal:PATH "
+                           "(default: sqlite:///OUT/study.db)")
+    tune.add_argument("--study", metavar="NAME", help="study name in the storage (default: the recipe's name)")
+    tune.add_argument("--sampler", default="tpe", help="tpe (default), random, grid or cmaes")
+    tune.add_argument("--pruner", help="median (default for one per-epoch objective), halving, hyperband or none")
+    tune.add_argument("--objective", dest="objectives", action="append", default=[], metavar="METRIC[:max|min]",
+                      help="what to optimize (default val_accuracy:max); repeat for a Pareto front, e.g. "
+                           "--objective val_accuracy:max --objective time_to_target_s:min")
+    tune.add_argument("--seed", type=int, help="sampler seed (worker k uses seed + k; default: unseeded)")
+    tune.add_argument("--out", help="study directory (default: tune/<study>); the same --out continues the study")
+
+    compress = sub.add_parser(
+        "compress", help="prune and quantize a run's model into a LiteRT file, measured against float32 LiteRT",
+        description="Write OUT/model.tflite and OUT/report.json: accuracy on the run's test set, size (raw and "
+                    "gzip) and batch-1 latency of the float32 LiteRT model and of the compressed one.")
+    compress.add_argument("run_dir")
+    compress.add_argument("--prune-to", type=float, metavar="S",
+                          help="one-shot magnitude pruning to sparsity S in [0, 1) before quantization")
+    compress.add_argument("--layers", action="append", metavar="GLOB",
+                          help="layers --prune-to prunes (repeatable; default: all Dense/Conv but the first conv "
+                               "and the classifier)")
+    compress.add_argument("--quantize", default="int8", metavar="MODE",
+                          help="none, dynamic (int8 weights), float16 or int8 (full-integer; default)")
+    compress.add_argument("--calibration", type=int, metavar="N",
+                          help="training examples that calibrate int8 (default: 1000, or all if fewer)")
+    compress.add_argument("--out", help="output directory (default: RUN_DIR/compress-MODE)")
+    compress.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -176,6 +253,13 @@ def _train(args) -> int:
     from kerastricks.rundir import check_out_dir, check_runs_root
 
     verbose = 0 if args.quiet else "auto"
+    if args.ensemble is not None:
+        args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
+    from kerastricks.distribute.cli import process_group, run_workers
+
+    if args.workers is not None:
+        return run_workers(args)
+    group = process_group(args)  # --coordinator/--num-processes/--process-id or KERAS_DISTRIBUTION_*
     if args.resume:
         if args.recipe or args.preset or args.overrides or args.out:
             raise ConfigError("--resume takes the recipe and directory of the run it continues",
@@ -184,22 +268,70 @@ def _train(args) -> int:
         from kerastricks.evaluate import check_resumable
 
         recipe = check_resumable(args.resume)
+        group.check(recipe)
         _apply_backend(recipe)
+        if recipe.train.ensemble > 1:
+            return _train_ensemble(recipe, args.resume, args, resume=True)
         from kerastricks.train import Trainer
 
-        trainer = Trainer.resume(args.resume, verbose=verbose)
+        trainer = Trainer.resume(args.resume, verbose=verbose, write=group.process_id == 0)
     else:
         recipe = _load(args)  # validated: every input error is raised here, before Keras is imported
+        group.check(recipe)
         if args.out is not None:
             check_out_dir(args.out)
         else:
             check_runs_root(args.runs_root)
         _apply_backend(recipe)
+        if recipe.train.ensemble > 1:
+            return _train_ensemble(recipe, args.out, args)
         from kerastricks.train import Trainer
 
-        trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose)
+        trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose,
+                          write=group.process_id == 0)
     result = trainer.fit()
     print(format_summary(result.report))
+    return 0
+
+
+def _train_ensemble(recipe, out, args, resume: bool = False) -> int:
+    from kerastricks.ensemble.runs import markdown
+    from kerastricks.ensemble.training import MemberFailed, train_ensemble
+
+    print(f"ensemble of {recipe.train.ensemble} members of {recipe.name} ({recipe.train.ensemble_method}), "
+          "each its own kerastricks train process", flush=True)
+    try:
+        report = train_ensemble(recipe, out, runs_root=args.runs_root, resume=resume,
+                                progress=lambda line: print(line, flush=True))
+    except MemberFailed as exc:
+        print(f"kerastricks: error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    print()
+    print(markdown(report), end="")
+    print(f"\nwrote {report['run_dir']}/model.keras, report.json, ensemble.md")
+    return 0
+
+
+def _ensemble(args) -> int:
+    from kerastricks.ensemble.runs import check_runs, markdown
+    from kerastricks.rundir import check_out_dir, check_runs_root
+
+    recipes = check_runs(args.run_dirs, args.method)  # before Keras: one line for a bad run directory
+    if args.out is not None:
+        check_out_dir(args.out, hint="choose a new --out")
+    else:
+        check_runs_root(args.runs_root)
+    _apply_backend(recipes[0])
+    from kerastricks.ensemble.runs import ensemble_runs
+
+    report = ensemble_runs(args.run_dirs, method=args.method, out=args.out, runs_root=args.runs_root,
+                           recipes=recipes)
+    report.pop("model")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(markdown(report), end="")
+    print(f"\nwrote {report['run_dir']}/model.keras, report.json, ensemble.md")
     return 0
 
 
@@ -207,10 +339,11 @@ def _apply_backend(recipe) -> None:
     """Select the recipe's backend (before Keras is imported) and quiet TensorFlow's harmless C++ notices."""
     from kerastricks._backend import ensure_backend
     from kerastricks._quiet import filter_stderr
-    from kerastricks.runtime import apply_backend
+    from kerastricks.runtime import apply_backend, set_jax_threads
 
     apply_backend(recipe.train.backend, file=recipe.source)
     ensure_backend()  # one line naming the extras to install, before Keras is imported
+    set_jax_threads(recipe.train.threads)  # JAX reads its thread count from XLA_FLAGS when it starts
     filter_stderr()
 
 
@@ -373,7 +506,8 @@ def _bench(args) -> int:
     from kerastricks import bench
 
     spec = bench.resolve_bench(args.recipe, preset=args.preset, overrides=args.overrides, variants=args.variants,
-                               seeds=args.seeds, target=args.target)
+                               seeds=args.seeds, target=args.target, repeat=args.repeat, budget=args.budget,
+                               noise=args.noise)
     command = "kerastricks " + shlex.join(args.argv)
     result = bench.run(spec, args.out, command=command, timeout=args.timeout,
                        progress=lambda line: print(line, flush=True))
@@ -389,6 +523,25 @@ def _bench(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    import shlex
+
+    from kerastricks import tune
+
+    spec = tune.resolve_tune(args.recipe, preset=args.preset, space=args.space, overrides=args.overrides,
+                             objectives=args.objectives, sampler=args.sampler, pruner=args.pruner,
+                             storage=args.storage, study=args.study, trials=args.trials, timeout=args.timeout,
+                             workers=args.workers, seed=args.seed, out=args.out,
+                             command="kerastricks " + shlex.join(args.argv))
+    result = tune.run(spec, progress=lambda line: print(line, flush=True))
+    print(f"\nwrote {result['directory']}/" + ", ".join(result["files"]))
+    for problem in result["failed_workers"]:
+        print(f"kerastricks: error: {problem}; the same command continues the study", file=sys.stderr)
+    if not result["best"]:
+        print(f"kerastricks: error: no trial completed; see {result['directory']}/study.md", file=sys.stderr)
+    return result["exit_code"]
+
+
 def _version() -> int:
     from kerastricks.runtime import versions
 
@@ -397,8 +550,40 @@ def _version() -> int:
     return 0
 
 
+def _compress(args) -> int:
+    from pathlib import Path
+
+    from kerastricks.compress.workflow import CompressSettings, check_out, default_out
+    from kerastricks.evaluate import check_run
+
+    recipe = check_run(args.run_dir)  # before Keras: a missing run or model.keras is one line at once
+    settings = CompressSettings(quantize=args.quantize, calibration=args.calibration, prune_to=args.prune_to,
+                                layers=tuple(args.layers) if args.layers else None)
+    settings.check()
+    out = Path(args.out) if args.out else default_out(Path(args.run_dir), settings)
+    check_out(out)
+    from kerastricks.runtime import apply_backend
+
+    apply_backend("tensorflow", file=recipe.source)  # the LiteRT converter runs on TensorFlow
+    _apply_backend_quiet()
+    from kerastricks.compress import compress_run, format_report
+
+    report = compress_run(args.run_dir, settings, out, recipe=recipe)
+    print(json.dumps(report, indent=2) if args.json else format_report(report) + f"\nwrote {out}/model.tflite, "
+          "report.json")
+    return 0
+
+
+def _apply_backend_quiet() -> None:
+    from kerastricks._backend import ensure_backend
+    from kerastricks._quiet import filter_stderr
+
+    ensure_backend()
+    filter_stderr()
+
+
 COMMANDS = {"train": _train, "show": _show, "memory": _memory, "list": _list, "evaluate": _evaluate,
-            "bench": _bench, "lr-find": _lr_find}
+            "bench": _bench, "lr-find": _lr_find, "tune": _tune, "compress": _compress, "ensemble": _ensemble}
 
 
 # ---- output ---------------------------------------------------------------------

@@ -138,3 +138,54 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
         "rmse": float(np.sqrt(mse)),
         "r2": float(1.0 - mse / var) if var > 0 else float("nan"),
     }
+
+
+#: Equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15).
+ECE_BINS = 15
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (stable: the row maximum is subtracted first)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error (Guo et al. 2017, arXiv 1706.04599).
+
+    Examples are grouped by their top-class confidence ``c = max_k p_k`` into ``bins`` equal-width bins
+    ``(i/bins, (i+1)/bins]``; ``ECE = sum_b |B_b|/n * |accuracy(B_b) - mean confidence(B_b)|``. 0 for a
+    perfectly calibrated model; a model that is always right with confidence 1 also scores 0.
+
+    Args:
+        probs: ``(n, classes)`` predicted probabilities.
+        y_true: ``(n,)`` integer labels.
+        bins: Number of confidence bins, >= 1.
+    """
+    if int(bins) < 1:
+        raise ValueError(f"Argument `bins` must be >= 1. Received: bins={bins!r}")
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    if len(y) == 0:
+        return 0.0
+    confidence = p.max(axis=-1)
+    correct = (p.argmax(axis=-1) == y).astype(np.float64)
+    # bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 goes to bin 0
+    index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            total += members.sum() / len(y) * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def negative_log_likelihood(logits: np.ndarray, y_true: np.ndarray) -> float:
+    """Mean ``-log softmax(logits)[y]`` (the test cross-entropy, without any label smoothing)."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    z = z - z.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-log_p[np.arange(len(y)), y].mean()) if len(y) else 0.0

@@ -16,7 +16,8 @@ import numpy as np
 from kerastricks import io as kio
 
 #: Per-epoch columns of ``metrics.csv`` that are not metrics.
-NON_METRICS = ("epoch", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s")
+NON_METRICS = ("epoch", "learning_rate", "train_time_s", "train_cpu_s", "epoch_time_s", "elapsed_s", "phase",
+               "unfrozen_blocks")
 
 
 def preload() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kerastricks._lazy import keras
-from kerastricks.callbacks.epoch_log import steady_examples_per_s
+from kerastricks.callbacks.epoch_log import speed_window
 from kerastricks.runtime import device_memory_peak, gpu_available, optimizer_state_size, versions
 
 
@@ -24,6 +24,7 @@ def build_report(*, recipe, run_dir: Path | None, dataset, model, optimizer, row
     target = None if train.target is None else train.target.to_dict()
     technique_report = {t.name: {"options": t.get_config(), **ctx.notes.get(t.name, {})} for t in techniques}
     fresh = ctx.fresh_fraction
+    window = speed_window(rows, n_train, ctx.steps_per_epoch)
     report = {
         "name": recipe.name,
         "recipe": recipe.source,
@@ -48,7 +49,9 @@ def build_report(*, recipe, run_dir: Path | None, dataset, model, optimizer, row
         "examples_fresh": int(round(n_train * epochs_run * fresh)),
         "examples_fresh_to_target": (None if target_cb is None or target_cb.examples_reached is None
                                      else int(round(target_cb.examples_reached * fresh))),
-        "examples_per_s": steady_examples_per_s(rows, n_train),
+        "examples_per_s": None if window is None else window["examples_per_s"],
+        "cpu_s_per_example": None if window is None else window["cpu_s_per_example"],
+        "speed_window": window,
         "params": int(model.count_params()),
         "trainable_params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
         "optimizer_state": optimizer_state_size(optimizer),
@@ -56,6 +59,7 @@ def build_report(*, recipe, run_dir: Path | None, dataset, model, optimizer, row
         "seed": int(train.seed),
         "dataset": dataset.summary(),
         "techniques": technique_report,
+        **({"transfer": ctx.notes["transfer"]} if "transfer" in ctx.notes else {}),
         "resumed": resumed,
         "versions": versions(),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "gpu": gpu_available()},

@@ -54,6 +54,20 @@ def apply_backend(requested: str | None, *, file: str | None = None) -> str:
     return requested
 
 
+def backend_version(name: str | None = None) -> str | None:
+    """Version of the installed backend package ``name`` (default: the backend in use), None if absent."""
+    from importlib import metadata
+
+    name = name or backend_name()
+    dists = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}.get(name, (name,))
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def versions() -> dict[str, str]:
     """Versions of Python, Keras, the backend(s) installed, NumPy and kerastricks."""
     from importlib import metadata
@@ -91,8 +105,19 @@ def gpu_available() -> bool:
 
 def device_memory_peak() -> int | None:
     """Peak memory allocated on the first GPU so far, in bytes (None without a GPU)."""
-    if not gpu_available() or backend_name() != "tensorflow":
+    if not gpu_available():
         return None
+    name = backend_name()
+    if name == "torch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(0))
+    if name == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+        return None if peak is None else int(peak)
     import tensorflow as tf
 
     try:
@@ -113,6 +138,19 @@ def resolve_jit(value: Any) -> tuple[bool, str]:
         return False, ("auto: CPU only, XLA gave no speed-up on CPU in our measurements "
                        "(docs/techniques/mixed_precision.md)")
     return bool(value), "set in recipe"
+
+
+def resolve_steps_per_execution(value: Any) -> tuple[int, str]:
+    """The effective ``steps_per_execution`` on the backend in use and why.
+
+    Keras's PyTorch trainer runs one batch per call (it raises for more), so
+    the value is forced to 1 there and the report says so; TensorFlow and JAX
+    honour it.
+    """
+    n = int(value)
+    if n > 1 and backend_name() == "torch":
+        return 1, f"torch: Keras's PyTorch trainer runs one batch per call ({n} requested)"
+    return n, "set in recipe"
 
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -199,6 +237,23 @@ def optimizer_state_size(optimizer: keras.optimizers.Optimizer) -> dict[str, int
     return {"scalars": scalars, "bytes": nbytes}
 
 
+def set_jax_threads(threads: Any) -> None:
+    """Put ``[train] threads`` into ``XLA_FLAGS`` for JAX; effective only before JAX is imported.
+
+    Commands call it right after choosing the backend; a flag the user already set wins.
+    """
+    if threads == "auto" or backend_name() != "jax" or "jax" in sys.modules:
+        return
+    n = int(threads)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" in flags:
+        return
+    extra = f"intra_op_parallelism_threads={n}"
+    if n == 1:
+        extra = "--xla_cpu_multi_thread_eigen=false " + extra
+    os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
 def configure_threads(threads: Any) -> str:
     """Apply ``[train] threads``; returns what was done, for the report.
 
@@ -214,7 +269,12 @@ def configure_threads(threads: Any) -> str:
         torch.set_num_threads(int(threads))
         return f"{int(threads)}"
     if backend_name() == "jax":
-        return f"not applied ({int(threads)} requested): JAX sizes its thread pool from XLA_FLAGS at start"
+        n = int(threads)
+        if "jax" not in sys.modules:
+            set_jax_threads(n)
+        if f"intra_op_parallelism_threads={n}" in os.environ.get("XLA_FLAGS", ""):
+            return f"{n} (XLA_FLAGS intra_op_parallelism_threads, set before JAX started)"
+        return f"not applied ({n} requested): JAX sizes its thread pool from XLA_FLAGS when it starts"
     import tensorflow as tf
 
     n = int(threads)
@@ -257,21 +317,29 @@ class RuntimeInfo:
     jit_reason: str
     threads: str
     deterministic: str | None
+    backend_version: str | None = None
+    steps_per_execution: int = 1
+    steps_per_execution_reason: str = "set in recipe"
 
     def report(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
+            "backend_version": self.backend_version,
             "precision_policy": self.precision,
             "precision": {"value": self.precision, "reason": self.precision_reason},
             "jit_compile": {"value": self.jit, "reason": self.jit_reason},
             "threads": self.threads,
             "deterministic": self.deterministic,
+            "steps_per_execution": {"value": self.steps_per_execution, "reason": self.steps_per_execution_reason},
         }
 
 
 def prepare(train: Any, *, file: str | None = None) -> RuntimeInfo:
     """Apply ``[train]``'s runtime settings (a :class:`~kerastricks.recipes.schema.TrainSettings`)."""
     backend = apply_backend(getattr(train, "backend", None), file=file)
+    from kerastricks.distribute import setup as setup_distribution
+
+    setup_distribution(train, file=file)  # devices and processes: before the backend's runtime starts
     threads = configure_threads(train.threads)
     seed = int(train.seed)
     keras.utils.set_random_seed(seed)
@@ -279,7 +347,9 @@ def prepare(train: Any, *, file: str | None = None) -> RuntimeInfo:
     precision, precision_reason = resolve_precision(train.precision)
     keras.mixed_precision.set_global_policy(precision)
     jit, jit_reason = resolve_jit(train.jit_compile)
-    return RuntimeInfo(backend, seed, precision, precision_reason, jit, jit_reason, threads, deterministic)
+    execution, execution_reason = resolve_steps_per_execution(getattr(train, "steps_per_execution", 1))
+    return RuntimeInfo(backend, seed, precision, precision_reason, jit, jit_reason, threads, deterministic,
+                       backend_version(backend), execution, execution_reason)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ of ``(seed, epoch)`` (:func:`kerastricks.data.make_tf_dataset`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -84,6 +85,7 @@ from kerastricks.runtime import (  # noqa: F401
     versions,
 )
 from kerastricks.techniques import TrainContext
+from kerastricks.timing import Phases, process_age
 
 #: Exit code of ``kerastricks train`` for a run that diverged (0 ok, 1 internal error, 2 bad input).
 EXIT_DIVERGED = 3
@@ -134,6 +136,7 @@ class _Run:
     last_finite: Any = None
     callbacks: list = field(default_factory=list)
     preloader: threading.Thread | None = None
+    phases: Phases = field(default_factory=Phases)
 
     def wall(self) -> float:
         """Wall time of the whole run so far, across resumes."""
@@ -188,6 +191,12 @@ class Trainer:
         self.run_dir: Path | None = None
         self._resume_state: tuple[dict, list, list] | None = None
         self._resumes = 0  # times this run was resumed (Trainer.resume counts them)
+        if int(getattr(recipe.train, "ensemble", 1)) > 1:
+            from kerastricks.errors import ConfigError
+
+            raise ConfigError("the Trainer trains one model", file=recipe.source, key="train.ensemble",
+                              expected="1 (train an ensemble with kerastricks.ensemble.train_ensemble or "
+                                       "kerastricks train --ensemble N)", received=recipe.train.ensemble)
         if write and out is not None:
             check_out_dir(out)  # before any heavy work: one line, nothing created
         elif write:
@@ -195,14 +204,21 @@ class Trainer:
 
     # ---- resume ------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> Trainer:
-        """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
+    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto", write: bool = True) -> Trainer:
+        """A trainer that continues the run in ``run_dir`` from its last checkpoint.
+
+        ``write=False`` only reads the checkpoint (the processes of a distributed run other than process 0).
+        """
         from kerastricks.callbacks import read_checkpoint
         from kerastricks.evaluate import check_resumable
 
         run_dir = Path(run_dir)
         recipe = check_resumable(run_dir)  # the command line's own check: one line, nothing touched
         trainer = cls(recipe, verbose=verbose, write=False)
+        if not write:
+            ckpt = run_dir / CHECKPOINT_FILE
+            trainer._resume_state = read_checkpoint(ckpt) if ckpt.exists() else None
+            return trainer
         trainer.write = True
         trainer.run_dir = run_dir
         kio.remove_temp_files(run_dir)  # a kill mid-write leaves .name.XXXXXXXX files behind
@@ -231,11 +247,21 @@ class Trainer:
         """Train, evaluate and write the run; the global dtype policy is restored afterwards."""
         from kerastricks.runtime import prepared
 
+        age, t0 = process_age(), time.perf_counter()
         with prepared(self.recipe.train, file=self.recipe.source) as runtime:
-            return self._fit(runtime)
+            from kerastricks.distribute import active
 
-    def _fit(self, runtime) -> RunResult:
+            distribution = active()  # [train] distribute: build and train in its scope
+            if distribution is not None and not distribution.writes:
+                self.write, self.run_dir = False, None  # only process 0 writes the run directory
+            with distribution.scope() if distribution is not None else contextlib.nullcontext():
+                return self._fit(runtime, startup=(age, time.perf_counter() - t0))
+
+    def _fit(self, runtime, startup: tuple[float | None, float] = (None, 0.0)) -> RunResult:
         run = self._setup(runtime)
+        if startup[0] is not None:  # interpreter start, imports, recipe validation (meaningful in `kerastricks train`)
+            run.phases.add("startup", startup[0])
+        run.phases.add("runtime", startup[1])
         self._callbacks(run)
         fit_wall = self._train(run)
         return self._finish(run, fit_wall)
@@ -252,8 +278,14 @@ class Trainer:
                                 lr_scale=float(state["extra"].get("lr_scale", 1.0)))
         run.resumed = self._resumes
         run.techniques = recipe.build_techniques()
-        run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit, first_epoch=run.first_epoch)
+        with run.phases.time("build"):  # data, model, optimizer, loss, techniques
+            run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit,
+                                         first_epoch=run.first_epoch)
         run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)
+        if getattr(recipe, "export", None) is not None:  # [export] checks that need the data, before training
+            from kerastricks.compress.workflow import check_export
+
+            check_export(recipe, run.parts.dataset, run.parts.model)
         if self.write and self.run_dir is None:
             # Setup worked (bad data, options or combinations have raised by now):
             # only now does the run get its directory, so a failed start leaves nothing behind.
@@ -274,7 +306,7 @@ class Trainer:
         train, parts, run_dir = self.recipe.train, run.parts, run.run_dir
         technique_callbacks = [cb for technique in run.techniques for cb in technique.callbacks(run.ctx)]
         run.guard = DivergenceGuard()
-        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None)
+        run.logger = EpochLogger(run_dir / METRICS_FILE if run_dir else None, columns=run.ctx.epoch_columns)
         run.best = BestModel(monitor=run.monitor, mode=metric_mode(run.monitor), swap=run.ctx.eval_swap)
         if train.target is not None:
             tgt = train.target
@@ -322,9 +354,10 @@ class Trainer:
         segment_start = time.perf_counter()
         epoch, train_ds = run.first_epoch, parts.train_ds
         while True:
-            model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
-                      initial_epoch=epoch, steps_per_epoch=run.ctx.steps_per_epoch, shuffle=False,
-                      callbacks=run.callbacks, verbose=self.verbose)
+            with run.phases.time("fit"):
+                model.fit(train_ds, validation_data=parts.val_ds, epochs=epoch if finished else parts.epochs,
+                          initial_epoch=epoch, steps_per_epoch=run.ctx.steps_per_epoch, shuffle=False,
+                          callbacks=run.callbacks, verbose=self.verbose)
             if run.guard.diverged is None:
                 return time.perf_counter() - segment_start
             epoch = self._roll_back_or_stop(run)
@@ -373,12 +406,19 @@ class Trainer:
         if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
             self._diverged(run, "a model weight was non-finite after training; model.keras was not written")
         if run_dir is not None:
-            with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
-                model.save(tmp)
-            for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
-                with kio.atomic_path(run_dir / name) as tmp:
-                    artifact.save(tmp)
-        test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
+            from kerastricks.distribute.engine import local_variables
+
+            with run.phases.time("save"):
+                with kio.atomic_path(run_dir / MODEL_FILE) as tmp, local_variables():
+                    model.save(tmp)
+                for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
+                    with kio.atomic_path(run_dir / name) as tmp, local_variables():
+                        artifact.save(tmp)
+        from kerastricks.distribute.engine import local_variables
+
+        # every process predicts the whole test set (replicated weights and outputs)
+        with run.phases.time("evaluate"), local_variables():
+            test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
         rows = run.logger.rows
         recovery = run.recovery
         report = build_report(
@@ -387,13 +427,25 @@ class Trainer:
             ctx=ctx, techniques=run.techniques, wall=run.wall(), fit_wall=fit_wall, resumed=run.resumed,
             n_train=parts.n_train, divergence={k: recovery[k] for k in ("rollbacks", "lr_scale", "events")},
         )
+        if getattr(self.recipe, "export", None) is not None and run_dir is not None:  # [export]: LiteRT file
+            from kerastricks.compress.workflow import export_after_training
+
+            report["export"] = export_after_training(model, parts.dataset, self.recipe, run_dir)
+        from kerastricks.distribute import active
+
+        report["distribution"] = None if active() is None else active().report(model)
         if run_dir is not None:
             if train.plots:
-                if run.preloader is not None:
-                    run.preloader.join()
-                write_plots(run_dir, rows, test, parts.dataset, parts.schedule, ctx.steps_per_epoch, parts.epochs)
+                with run.phases.time("plots"):
+                    if run.preloader is not None:
+                        run.preloader.join()
+                    write_plots(run_dir, rows, test, parts.dataset, parts.schedule, ctx.steps_per_epoch,
+                                parts.epochs)
             report["wall_time_s"] = run.wall()
+            report["phases"] = _phase_report(run.phases, rows)
             kio.write_json(run_dir / REPORT_FILE, report)
+        else:
+            report["phases"] = _phase_report(run.phases, rows)
         return RunResult(run_dir=run_dir, report=report, model=model, history=rows)
 
     # ---- helpers -------------------------------------------------------------------
@@ -448,6 +500,14 @@ class _KeepLastFinite(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.last_finite.guard.diverged is None:
             self.last_finite.take(self.model, epoch)
+
+
+def _phase_report(phases: Phases, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a run's time went: wall and CPU seconds per phase, the first epoch (tracing) apart."""
+    out = phases.as_dict()
+    if rows and "epoch_time_s" in rows[0]:
+        out["first_epoch_s"] = rows[0]["epoch_time_s"]  # graph tracing and compilation, with the first epoch
+    return out
 
 
 def _scale_learning_rate(model, parts: Components, scale: float, *, restored_scale: float) -> None:

@@ -92,6 +92,13 @@ def test_run_record_reads_the_report(tmp_path):
         (["--target", "val_acc=0.9"], "unknown metric"),
         (["--target", "val_accuracy"], "malformed target"),
         (["--variant", "a", "--variant", "a:train.epochs=1"], "duplicate variant name"),
+        (["--repeat", "often"], "key '--repeat': bad repetition count, expected 'auto' or an integer in [1, 100], "
+                                "received often"),
+        (["--repeat", "0"], "received 0"),
+        (["--repeat", "auto", "--budget", "-5"], "key '--budget': bad time budget, expected a finite number of "
+                                                 "seconds > 0, received -5"),
+        (["--repeat", "2", "--budget", "60"], "key '--budget'"),
+        (["--noise", "0.7"], "key '--noise': bad noise band"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args, fragment, tmp_path, capsys):
@@ -136,9 +143,13 @@ def test_cli_bench_end_to_end(tmp_path):
         assert run["status"] == "ok" and run["seed"] == 0
         assert run["peak_rss_bytes"] > 100 * 2**20  # a TensorFlow process
         assert run["examples_per_s"] > 0 and run["test"]["accuracy"] > 0.3
+        assert run["cpu_s_per_example"] > 0 and run["cpu_time_s"] > 0  # CPU time: the window's and wait4's
+        assert run["speed_window"]["epochs"] == 1 and len(run["load_avg_before"]) == 3
         assert (out / "runs" / v["name"] / "seed0" / "report.json").exists()
     assert bs32["runs"][0]["epochs_run"] == 2
     assert set(bs32["ratio_vs_baseline"]) >= {"examples_per_s", "peak_rss", "optimizer_state_bytes"}
+    assert bs32["verdict"]["examples_per_s"] == "inconclusive"  # one pair: no interval
+    assert base["short_windows"] == 1  # a 2-epoch run times one epoch: flagged
     assert bench["machine"]["cpu_count"] >= 1 and bench["versions"]["tensorflow"]
     assert (out / "recipes" / "bs32.toml").read_text().count("batch_size = 32") == 1
     md = (out / "bench.md").read_text()

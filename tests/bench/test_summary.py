@@ -97,7 +97,11 @@ def test_markdown_table():
     assert "`kerastricks bench --preset mnist1d`" in text
     assert "target val_accuracy ≥ 0.98" in text
     fast_row = rows[1]
-    assert "0.48 (0.45–0.50)" in fast_row  # time-to-target ratio, paired: 5/10 and 5/11
+    # time-to-target ratio, paired: 5/10 and 5/11; geometric mean and its 95 % t interval on the log ratios
+    logs = np.log([5 / 10, 5 / 11])
+    half = 12.706204736174698 * logs.std(ddof=1) / np.sqrt(2)  # t(0.975, 1 degree of freedom)
+    lo, mid, hi = np.exp(logs.mean() - half), np.exp(logs.mean()), np.exp(logs.mean() + half)
+    assert f"{mid:.3f} [{lo:.3f}, {hi:.3f}] lower" in fast_row  # the interval lies below 0.95
     assert "- fast: `train.x=1`" in text
 
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerastricks.callbacks import EpochLogger, current_learning_rate, steady_examples_per_s
+from kerastricks.callbacks import EpochLogger, current_learning_rate, speed_window, steady_examples_per_s
 from kerastricks.callbacks import epoch_log as epoch_log_module
 
 
@@ -36,7 +36,9 @@ def read_csv(path):
         return list(csv.DictReader(fh))
 
 
-def test_rows_with_fake_clock(tmp_path, clock):
+def test_rows_with_fake_clock(tmp_path, clock, monkeypatch):
+    # this process's CPU clock runs at 0.75 x the wall clock (another process holds the core a quarter of the time)
+    monkeypatch.setattr(epoch_log_module, "cpu_seconds", lambda: 0.75 * clock.now)
     cb = EpochLogger(tmp_path / "metrics.csv")
     cb.set_model(fake_model(0.25))
     cb.on_train_begin()
@@ -46,12 +48,14 @@ def test_rows_with_fake_clock(tmp_path, clock):
     assert logs["learning_rate"] == 0.25  # later callbacks see it
     run_epoch(cb, clock, 1, 1.5, None, {"loss": 0.25})
     assert cb.rows == [
-        {"epoch": 1, "loss": 0.5, "val_loss": 0.75, "learning_rate": 0.25, "train_time_s": 2.0, "epoch_time_s": 2.5,
-         "elapsed_s": 3.5},
-        {"epoch": 2, "loss": 0.25, "learning_rate": 0.25, "train_time_s": 1.5, "epoch_time_s": 1.5, "elapsed_s": 5.0},
-    ]
+        {"epoch": 1, "loss": 0.5, "val_loss": 0.75, "learning_rate": 0.25, "train_time_s": 2.0, "train_cpu_s": 1.5,
+         "epoch_time_s": 2.5, "elapsed_s": 3.5},
+        {"epoch": 2, "loss": 0.25, "learning_rate": 0.25, "train_time_s": 1.5, "train_cpu_s": 1.125,
+         "epoch_time_s": 1.5, "elapsed_s": 5.0},
+    ]  # train_cpu_s: the training steps only, validation left out
     rows = read_csv(tmp_path / "metrics.csv")
-    assert list(rows[0]) == ["epoch", "loss", "val_loss", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s"]
+    assert list(rows[0]) == ["epoch", "loss", "val_loss", "learning_rate", "train_time_s", "train_cpu_s",
+                             "epoch_time_s", "elapsed_s"]
     assert rows[1]["val_loss"] == ""  # missing value in a later row
     assert float(rows[0]["epoch_time_s"]) == 2.5 and rows[1]["epoch"] == "2"
     assert cb.column("val_loss")[0] == 0.75 and math.isnan(cb.column("val_loss")[1])
@@ -92,10 +96,11 @@ def test_with_model_fit(tmp_path):
     model.fit(x, y, batch_size=8, epochs=3, validation_data=(x[:8], y[:8]), verbose=0, callbacks=[logger, spy])
     rows = read_csv(tmp_path / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    for key in ("loss", "val_loss", "learning_rate", "train_time_s", "epoch_time_s", "elapsed_s"):
+    for key in ("loss", "val_loss", "learning_rate", "train_time_s", "train_cpu_s", "epoch_time_s", "elapsed_s"):
         assert key in rows[0]
     for row in logger.rows:
         assert 0 < row["train_time_s"] <= row["epoch_time_s"] <= row["elapsed_s"]
+        assert row["train_cpu_s"] >= 0
     # End of epoch e: 3 * e steps done -> lr = 0.1 * 0.5^(3e / 3); written with 8 significant digits.
     expected_lr = [0.1 * 0.5**e for e in (1, 2, 3)]
     np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], expected_lr, rtol=1e-6)
@@ -118,3 +123,18 @@ def test_steady_examples_per_s():
     assert steady_examples_per_s(rows[:1], 100) == pytest.approx(10.0)  # a single epoch is used as is
     assert steady_examples_per_s([], 100) is None
     assert steady_examples_per_s([{"loss": 1.0}], 100) is None
+
+
+def test_speed_window_totals_every_epoch_after_the_first():
+    rows = [{"train_time_s": 10.0, "train_cpu_s": 12.0}, {"train_time_s": 2.0, "train_cpu_s": 3.0},
+            {"train_time_s": 3.0, "train_cpu_s": 3.5}, {"train_time_s": 30.0, "train_cpu_s": 4.0}]
+    w = speed_window(rows, examples_per_epoch=100, steps_per_epoch=8)
+    # epochs 2-4: 300 examples in 35 s of training, 10.5 CPU seconds; the first (tracing) epoch left out
+    assert (w["epochs"], w["steps"], w["examples"]) == (3, 24, 300)
+    assert w["seconds"] == pytest.approx(35.0) and w["cpu_seconds"] == pytest.approx(10.5)
+    assert w["examples_per_s"] == pytest.approx(300 / 35) and w["cpu_s_per_example"] == pytest.approx(10.5 / 300)
+    one = speed_window(rows[:1], 100, None)  # a single epoch is the window
+    assert (one["epochs"], one["steps"], one["examples_per_s"]) == (1, None, pytest.approx(10.0))
+    no_cpu = speed_window([{"train_time_s": 1.0}, {"train_time_s": 2.0}], 10)  # rows from an older run
+    assert no_cpu["cpu_seconds"] is None and no_cpu["cpu_s_per_example"] is None
+    assert speed_window([], 100) is None and speed_window([{"loss": 1.0}], 100) is None

@@ -28,6 +28,7 @@ from typing import Any
 from kerastricks import io as kio
 from kerastricks.bench.runner import run_bench, run_order
 from kerastricks.bench.spec import BenchSpec, Variant, parse_target, parse_variant, read_bench_file, resolve_bench
+from kerastricks.bench.stats import LEVEL
 from kerastricks.bench.summary import markdown, plot_curves, plot_ratios, summarize
 
 BENCH_JSON = "bench.json"
@@ -86,11 +87,16 @@ def run(spec: BenchSpec, out: str | Path | None = None, *, command: str = "", ro
     machine = machine_info()
     started = time.perf_counter()
     has_target = spec.target is not None
-    n_runs = len(spec.variants) * len(spec.seeds)
-    progress(f"bench: {len(spec.variants)} variants × {len(spec.seeds)} seeds = {n_runs} runs, "
+    repeat = 1 if spec.repeat == "auto" else int(spec.repeat)
+    n_runs = len(spec.variants) * len(spec.seeds) * repeat
+    rounds = f" × {repeat} repetitions" if repeat > 1 else ""
+    more = f", then more rounds until settled (budget {spec.budget:g} s)" if spec.repeat == "auto" else ""
+    progress(f"bench: {len(spec.variants)} variants × {len(spec.seeds)} seeds{rounds} = {n_runs} runs{more}, "
              f"each in its own process; writing {directory}")
     for variant in spec.variants:
         progress(f"  {variant.label()}")
+
+    state: dict[str, Any] = {}
 
     def assemble(records: list[dict[str, Any]], final: bool) -> dict[str, Any]:
         versions = next((kio.read_json(Path(r["run_dir"]) / "report.json").get("versions")
@@ -104,8 +110,14 @@ def run(spec: BenchSpec, out: str | Path | None = None, *, command: str = "", ro
             "seeds": spec.seeds,
             "target": spec.target,
             "common_overrides": spec.common,
-            "complete": final and len(records) == n_runs,
-            "variants": summarize(spec.variants, records, has_target=has_target),
+            "complete": final and len(records) == len(spec.variants) * max(1, state.get("rounds", 0)),
+            "repeat": spec.repeat,
+            "budget_s": spec.budget,
+            "rounds": state.get("rounds"),
+            "stopped": state.get("stopped"),
+            "noise": spec.noise,
+            "level": LEVEL,
+            "variants": summarize(spec.variants, records, has_target=has_target, noise=spec.noise),
             "machine": {**machine, "gpu": gpu, "load_avg_end": load},
             "versions": versions,
             "bench_time_s": time.perf_counter() - started,
@@ -120,7 +132,7 @@ def run(spec: BenchSpec, out: str | Path | None = None, *, command: str = "", ro
 
     records: list[dict[str, Any]] = []
     try:
-        run_bench(spec, directory, progress=progress, timeout=timeout, records=records, on_record=write)
+        run_bench(spec, directory, progress=progress, timeout=timeout, records=records, on_record=write, state=state)
     except KeyboardInterrupt:
         write(records)
         progress(f"interrupted; partial results in {directory / BENCH_MD}")

@@ -24,6 +24,7 @@ so a typo in the last variant fails in a second, not after an hour.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")
 #: Keys a bench file may have at its top level.
 BENCH_FILE_KEYS = ("description", "preset", "recipe", "seeds", "target", "set", "variants")
 MAX_SEEDS = 100
+#: ``--budget`` when ``--repeat auto`` is given without one (seconds of the whole bench).
+DEFAULT_BUDGET_S = 1800.0
 
 
 @dataclass
@@ -62,6 +65,9 @@ class BenchSpec:
     source: str
     description: str = ""
     common: list[str] = field(default_factory=list)
+    repeat: int | str = 1
+    budget: float | None = None
+    noise: float = 0.05
 
     @property
     def baseline(self) -> Variant:
@@ -134,6 +140,53 @@ def parse_target(value: Any, *, key: str = "--target", file: str | None = None) 
     else:
         raise ConfigError("malformed target", file=file, key=key, expected=expected, received=value)
     return table
+
+
+def parse_repeat(value: Any) -> int | str:
+    """``--repeat``: ``"auto"`` or a number of repetitions in [1, MAX_SEEDS] (an int or its text)."""
+    if isinstance(value, str) and value.strip() == "auto":
+        return "auto"
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_SEEDS:
+        raise ConfigError("bad repetition count", key="--repeat", expected=f"'auto' or an integer in [1, {MAX_SEEDS}]",
+                          received=value)
+    return number
+
+
+def parse_budget(value: Any, repeat: int | str) -> float | None:
+    """``--budget``: seconds (finite, > 0) that ``--repeat auto`` may spend; only with ``--repeat auto``."""
+    if value is None:
+        return DEFAULT_BUDGET_S if repeat == "auto" else None
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ConfigError("bad time budget", key="--budget", expected="a finite number of seconds > 0", received=value)
+    if repeat != "auto":
+        raise ConfigError("--budget bounds --repeat auto", key="--budget", expected="--repeat auto with --budget",
+                          received=f"--repeat {repeat}")
+    return seconds
+
+
+def parse_noise(value: Any) -> float:
+    """``--noise``: the A/A noise, a fraction in (0, 0.5) (``0.05``: ratios within 1 ± 0.05 are noise)."""
+    from kerastricks.bench.stats import DEFAULT_NOISE
+
+    if value is None:
+        return DEFAULT_NOISE
+    try:
+        noise = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        noise = math.nan
+    if not 0 < noise < 0.5:
+        raise ConfigError("bad noise band", key="--noise", expected="a fraction in (0, 0.5), e.g. 0.05", received=value)
+    return noise
 
 
 def _toml_assignment(path: str, value: Any) -> list[str]:
@@ -222,6 +275,9 @@ def resolve_bench(
     variants: Sequence[str] = (),
     seeds: int | None = None,
     target: str | None = None,
+    repeat: int | str | None = None,
+    budget: float | str | None = None,
+    noise: float | str | None = None,
 ) -> BenchSpec:
     """Resolve a bench from command-line style arguments (``recipe`` may be a bench file).
 
@@ -234,10 +290,19 @@ def resolve_bench(
         seeds: Number of seeds; they count up from the recipe's ``train.seed``.
         target: ``METRIC=VALUE`` for time-to-target (default: the recipe's
             ``[train.target]``).
+        repeat: Rounds per seed (default 1), or ``"auto"``: add rounds until
+            every speed ratio's verdict is decided or ``budget`` runs out.
+        budget: Seconds the whole bench may take under ``repeat="auto"``
+            (default :data:`DEFAULT_BUDGET_S`); only with ``"auto"``.
+        noise: The A/A noise: ratios whose interval lies within ``1 ± noise``
+            are "within noise" (default 0.05).
 
     Raises:
         ConfigError: on any bad input, before anything runs.
     """
+    repeat_value = parse_repeat(1 if repeat is None else repeat)
+    budget_value = parse_budget(budget, repeat_value)
+    noise_value = parse_noise(noise)
     description, common, source = "", list(overrides), "preset:mnist1d"
     file_variants: list[Variant] = []
     file_seeds, file_target = None, None
@@ -297,8 +362,11 @@ def resolve_bench(
         source=source,
         description=description,
         common=common + extra,
+        repeat=repeat_value,
+        budget=budget_value,
+        noise=noise_value,
     )
 
 
-__all__ = ["BenchSpec", "Variant", "is_bench_file", "parse_target", "parse_variant", "read_bench_file",
-           "resolve_bench"]
+__all__ = ["BenchSpec", "Variant", "is_bench_file", "parse_budget", "parse_noise", "parse_repeat", "parse_target",
+           "parse_variant", "read_bench_file", "resolve_bench"]

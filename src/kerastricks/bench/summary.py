@@ -1,11 +1,13 @@
 """Turn a bench's run records into per-variant statistics, a Markdown table and plots.
 
-Statistics, per variant, over its seeds: median, min and max of every figure.
-Against the baseline (the first variant), each seed's run is paired with the
-baseline's run of the same seed; the ratio (``variant / baseline``) or, for
-quality metrics, the difference (``variant - baseline``) is computed per pair,
-and the median and min–max of those are reported. Pairing removes the seed's
-own effect (an easy split, a lucky initialization) from the comparison.
+Statistics, per variant, over its runs: median, min and max of every figure.
+Against the baseline (the first variant), each run is paired with the
+baseline's run of the same seed and repetition; the ratio (``variant /
+baseline``) or, for quality metrics, the difference (``variant - baseline``)
+is computed per pair, and the median and min–max of those are reported, with
+an interval and a verdict (:mod:`kerastricks.bench.stats`). Pairing removes the
+seed's own effect (an easy split, a lucky initialization) and the machine's
+load at the time (the two runs of a pair run back to back) from the comparison.
 
 Time to target: a run that never reached the target counts as infinitely
 slow for the variant's median (so two of three seeds reaching it gives a
@@ -21,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kerastricks.bench.stats import DEFAULT_NOISE, difference_interval, ratio_interval, verdict
+
 #: (record key, short name, how it is compared with the baseline)
 FIGURES: tuple[tuple[str, str, str], ...] = (
     ("time_to_target_s", "time_to_target", "ratio"),
@@ -29,6 +33,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("examples_to_target", "examples_to_target", "ratio"),
     ("fresh_examples_to_target", "fresh_examples_to_target", "ratio"),
     ("examples_per_s", "examples_per_s", "ratio"),
+    ("cpu_s_per_example", "cpu_per_example", "ratio"),
+    ("cpu_time_s", "cpu_time", "ratio"),
     ("fit_time_s", "fit_time", "ratio"),
     ("wall_time_s", "wall_time", "ratio"),
     ("process_time_s", "process_time", "ratio"),
@@ -46,6 +52,21 @@ TO_TARGET = ("time_to_target", "epochs_to_target", "steps_to_target", "examples_
              "fresh_examples_to_target")
 #: Test metrics, in the order the table prefers them.
 TEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "loss", "mae", "rmse", "r2")
+#: A run's timed window (training steps after the first epoch) shorter than this gives noisy speed figures.
+MIN_WINDOW_S = 5.0
+MIN_WINDOW_STEPS = 200
+
+
+def short_window(record: dict[str, Any]) -> bool:
+    """True when a run's timed window is under :data:`MIN_WINDOW_S` seconds or :data:`MIN_WINDOW_STEPS` steps."""
+    window = record.get("speed_window") or {}
+    seconds, steps = window.get("seconds"), window.get("steps")
+    return (seconds is not None and seconds < MIN_WINDOW_S) or (steps is not None and steps < MIN_WINDOW_STEPS)
+
+
+def pair_key(record: dict[str, Any]) -> tuple[int, int]:
+    """What pairs a run with the baseline's: its seed and repetition."""
+    return int(record["seed"]), int(record.get("repeat", 0))
 
 
 def _finite(x: Any) -> bool:
@@ -78,12 +99,16 @@ def _stats(values: Sequence[float | None]) -> tuple[float | None, float | None, 
 
 
 def summarize(spec_variants: Sequence[Any], records: Sequence[dict[str, Any]], *,
-              has_target: bool) -> list[dict[str, Any]]:
-    """Per-variant statistics and comparisons with the baseline (the first variant)."""
-    by_variant: dict[str, dict[int, dict[str, Any]]] = {v.name: {} for v in spec_variants}
+              has_target: bool, noise: float = DEFAULT_NOISE) -> list[dict[str, Any]]:
+    """Per-variant statistics and comparisons with the baseline (the first variant).
+
+    ``noise``: the half-width of the band around 1 within which a ratio is not
+    told apart from 1 (:func:`kerastricks.bench.stats.verdict`).
+    """
+    by_variant: dict[str, dict[tuple[int, int], dict[str, Any]]] = {v.name: {} for v in spec_variants}
     for record in records:
         if record.get("status") == "ok":
-            by_variant[record["variant"]][record["seed"]] = run_values(record, has_target)
+            by_variant[record["variant"]][pair_key(record)] = run_values(record, has_target)
     base_name = spec_variants[0].name
     base = by_variant[base_name]
     out = []
@@ -98,8 +123,10 @@ def summarize(spec_variants: Sequence[Any], records: Sequence[dict[str, Any]], *
             "n_ok": len(runs),
             "n_runs": sum(1 for r in records if r["variant"] == variant.name),
             "median": {}, "min": {}, "max": {},
-            "ratio_vs_baseline": {}, "ratio_min_max": {},
-            "delta_vs_baseline": {}, "delta_min_max": {},
+            "ratio_vs_baseline": {}, "ratio_min_max": {}, "ratio_interval": {}, "verdict": {},
+            "delta_vs_baseline": {}, "delta_min_max": {}, "delta_interval": {},
+            "short_windows": sum(1 for r in records if r["variant"] == variant.name and r.get("status") == "ok"
+                                 and short_window(r)),
         }
         if has_target:
             entry["target_reached"] = sum(1 for vals in runs.values() if _finite(vals.get("time_to_target")))
@@ -109,20 +136,32 @@ def summarize(spec_variants: Sequence[Any], records: Sequence[dict[str, Any]], *
             pairs = [(vals.get(key), base[seed].get(key)) for seed, vals in runs.items() if seed in base]
             pairs = [(v, b) for v, b in pairs if _finite(v) and _finite(b)]
             if key.startswith("test_"):
-                med, lo, hi = _stats([v - b for v, b in pairs])
+                deltas = [v - b for v, b in pairs]
+                med, lo, hi = _stats(deltas)
                 if med is not None:
                     entry["delta_vs_baseline"][key] = med
                     entry["delta_min_max"][key] = [lo, hi]
+                    entry["delta_interval"][key] = difference_interval(deltas)
             else:
-                med, lo, hi = _stats([v / b for v, b in pairs if b != 0])
+                ratios = [v / b for v, b in pairs if b != 0]
+                med, lo, hi = _stats(ratios)
                 if med is not None:
                     entry["ratio_vs_baseline"][key] = med
                     entry["ratio_min_max"][key] = [lo, hi]
+                    entry["ratio_interval"][key] = ratio_interval(ratios)
+                    entry["verdict"][key] = verdict(entry["ratio_interval"][key], noise)
         out.append(entry)
     return out
 
 
 # --------------------------------------------------------------------------- Markdown
+
+
+def _load1(load: Any) -> float | None:
+    """The 1-minute figure of a recorded load average (a list of three, or one number)."""
+    if isinstance(load, (list, tuple)):
+        load = load[0] if load else None
+    return float(load) if _finite(load) else None
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -140,13 +179,19 @@ def _cell(entry: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
 
 
 def _ratio_cell(entry: dict[str, Any], key: str) -> str:
+    """The geometric-mean ratio, its interval and verdict; with one pair, the ratio alone."""
     if entry["baseline"]:
         return "1" if entry["median"].get(key) is not None else "–"
     med = entry["ratio_vs_baseline"].get(key)
     if med is None:
         return "–"
-    lo, hi = entry["ratio_min_max"][key]
-    return f"{med:.2f}" if lo == hi else f"{med:.2f} ({lo:.2f}–{hi:.2f})"
+    interval = entry.get("ratio_interval", {}).get(key)
+    if interval is None:
+        lo, hi = entry["ratio_min_max"][key]
+        text = f"{med:.2f}" if lo == hi else f"{med:.2f} ({lo:.2f}–{hi:.2f})"
+        return text + (" inconclusive" if "verdict" in entry else "")
+    text = f"{interval['center']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+    return f"{text} {entry['verdict'][key]}"
 
 
 def _delta_cell(entry: dict[str, Any], key: str, fmt: str = "+.4f") -> str:
@@ -190,8 +235,16 @@ def markdown(bench: dict[str, Any]) -> str:
         setting.append(f"target {target['metric']} {op} {target['value']}")
     setting.append(f"{machine.get('cpu', 'unknown CPU')}, {machine.get('cpu_count', '?')} cores"
                    + (", GPU" if machine.get("gpu") else ""))
-    if machine.get("load_avg_start") is not None:
+    loads = [x for v in variants for r in v["runs"] for x in (_load1(r.get("load_avg_before")),
+                                                                 _load1(r.get("load_avg_after"))) if x is not None]
+    if loads:
+        setting.append(f"load average {min(loads):.1f}–{max(loads):.1f} around the runs")
+    elif machine.get("load_avg_start") is not None:
         setting.append(f"load average {machine['load_avg_start']:.1f} at start")
+    if bench.get("repeat") not in (None, 1):
+        rounds = bench.get("rounds")
+        setting.append(f"--repeat {bench['repeat']}" + (f": {rounds} rounds" if rounds else "")
+                       + (f" (stopped: {bench['stopped']})" if bench.get("stopped") else ""))
     setting.append(bench.get("finished_utc", "")[:10])
     lines.append("Setting: " + " · ".join(s for s in setting if s))
     lines.append("")
@@ -202,7 +255,7 @@ def markdown(bench: dict[str, Any]) -> str:
         headers += [f"test {metric_label}", "Δ vs baseline"]
     if target:
         headers += ["time to target (s)", "× baseline", "epochs to target", "reached"]
-    headers += ["examples/s", "× baseline", "peak RSS (MiB)", "× baseline"]
+    headers += ["examples/s", "× baseline", "CPU µs/example", "× baseline", "peak RSS (MiB)", "× baseline"]
     show_device = any(v["median"].get("device_memory_peak") for v in variants)
     if show_device:
         headers += ["device peak (MiB)", "× baseline"]
@@ -219,6 +272,7 @@ def markdown(bench: dict[str, Any]) -> str:
             row += [_cell(v, "time_to_target", ".1f"), _ratio_cell(v, "time_to_target"),
                     _cell(v, "epochs_to_target", ".0f"), f"{v.get('target_reached', 0)}/{v['n_ok']}"]
         row += [_cell(v, "examples_per_s", ".0f"), _ratio_cell(v, "examples_per_s"),
+                _cell(v, "cpu_per_example", ".1f", 1e-6), _ratio_cell(v, "cpu_per_example"),
                 _cell(v, "peak_rss", ".0f", 2**20), _ratio_cell(v, "peak_rss")]
         if show_device:
             row += [_cell(v, "device_memory_peak", ".0f", 2**20), _ratio_cell(v, "device_memory_peak")]
@@ -230,10 +284,21 @@ def markdown(bench: dict[str, Any]) -> str:
     lines.append("|" + "|".join("---" for _ in headers) + "|")
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
     lines.append("")
-    lines.append("Median (min–max) over seeds. “× baseline” and “Δ vs baseline”: median (min–max) of the "
-                 "per-seed ratio or difference against the baseline (bold) run with the same seed. "
-                 "Examples/s is steady-state training throughput (first epoch excluded); peak RSS is the "
-                 "whole training process's.")
+    noise = bench.get("noise", DEFAULT_NOISE)
+    lines.append("Figures: median (min–max) over runs. “× baseline”: the geometric mean of the per-pair ratios "
+                 "against the baseline (bold) run with the same seed and repetition, its 95 % interval in "
+                 f"brackets and the verdict against 1 ± {noise:g} (the A/A noise): higher / lower (the whole "
+                 "interval outside the band), within noise (inside it), inconclusive (crossing an edge, or fewer "
+                 "than 2 pairs: then the median and min–max are shown). “Δ vs baseline”: median (min–max) of "
+                 "the per-pair differences. Examples/s and CPU µs/example (the training process's user + system "
+                 "CPU time) come from each run's timed window: every training step after the first epoch, "
+                 "validation left out. Peak RSS is the whole training process's.")
+    short = sum(v.get("short_windows", 0) for v in variants)
+    if short:
+        lines.append("")
+        lines.append(f"**{short} run(s) timed fewer than {MIN_WINDOW_S:g} s or {MIN_WINDOW_STEPS} steps after "
+                     "their first epoch**: their examples/s and CPU time per example are noisy; raise "
+                     "`train.epochs` (or use `--repeat auto`) for a steadier figure.")
     lines.append("")
     lines.append("Variants:")
     lines.append("")
@@ -292,11 +357,12 @@ def plot_curves(bench: dict[str, Any], path: Path) -> bool:
     return True
 
 
-RATIO_PLOT_KEYS = ("time_to_target", "examples_per_s", "peak_rss", "optimizer_state_bytes")
+RATIO_PLOT_KEYS = ("time_to_target", "examples_per_s", "cpu_per_example", "peak_rss", "optimizer_state_bytes")
 
 
 def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
-    """Bars: median ratio to the baseline per variant and figure, min–max whiskers."""
+    """Bars: ratio to the baseline per variant and figure: the geometric mean with its 95 % interval as
+    whiskers where there is one (2 pairs or more), else the median with min–max whiskers."""
     from kerastricks.plots import _figure, _save
 
     others = [v for v in bench["variants"] if not v["baseline"]]
@@ -314,6 +380,9 @@ def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
             if med is None:
                 continue
             lo, hi = v["ratio_min_max"][key]
+            interval = v.get("ratio_interval", {}).get(key)
+            if interval is not None:
+                med, lo, hi = interval["center"], interval["low"], interval["high"]
             xs.append(i + (j - (len(keys) - 1) / 2) * width)
             meds.append(med)
             err_lo.append(med - lo)
@@ -323,7 +392,7 @@ def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
     ax.axhline(1.0, color="0.3", linewidth=1)
     ax.set_xticks(range(len(others)))
     ax.set_xticklabels([v["name"] for v in others], rotation=20, ha="right")
-    ax.set_ylabel(f"ratio to {bench['variants'][0]['name']} (median, min–max)")
+    ax.set_ylabel(f"ratio to {bench['variants'][0]['name']} (95 % interval)")
     ax.set_title("variant / baseline, paired by seed")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
@@ -331,4 +400,5 @@ def plot_ratios(bench: dict[str, Any], path: Path) -> bool:
     return True
 
 
-__all__ = ["FIGURES", "markdown", "plot_curves", "plot_ratios", "primary_metric", "run_values", "summarize"]
+__all__ = ["FIGURES", "MIN_WINDOW_S", "MIN_WINDOW_STEPS", "markdown", "pair_key", "plot_curves", "plot_ratios",
+           "primary_metric", "run_values", "short_window", "summarize"]

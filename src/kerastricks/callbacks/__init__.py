@@ -11,7 +11,7 @@ from kerastricks.callbacks.checkpoints import (
 from kerastricks.callbacks.deferred_reweighting import DeferredReweighting
 from kerastricks.callbacks.divergence import DivergenceGuard, all_finite
 from kerastricks.callbacks.early_stopping import ResumableEarlyStopping
-from kerastricks.callbacks.epoch_log import EpochLogger, current_learning_rate, steady_examples_per_s
+from kerastricks.callbacks.epoch_log import EpochLogger, current_learning_rate, speed_window, steady_examples_per_s
 from kerastricks.callbacks.plateau import ResumableReduceLROnPlateau, WarmUpReduceLROnPlateau
 from kerastricks.callbacks.resumable import ResumableMixin
 from kerastricks.callbacks.time_to_target import TimeToTarget
@@ -33,5 +33,6 @@ __all__ = [
     "read_checkpoint",
     "restore_model",
     "restore_optimizer",
+    "speed_window",
     "steady_examples_per_s",
 ]

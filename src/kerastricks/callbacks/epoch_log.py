@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 from kerastricks import io as kio
+from kerastricks.timing import cpu_seconds
 
 
 def current_learning_rate(optimizer: Any) -> float:
@@ -39,22 +40,28 @@ class EpochLogger(keras.callbacks.Callback):
 
     Each row holds ``epoch`` (1-based), every metric Keras logged,
     ``learning_rate`` (at the end of the epoch), ``train_time_s`` (training
-    steps only), ``epoch_time_s`` (with validation) and ``elapsed_s`` (since
-    the start of the run, across resumes). Keep it early in the callback list
+    steps only), ``train_cpu_s`` (this process's CPU seconds, user + system,
+    during those steps), ``epoch_time_s`` (with validation) and ``elapsed_s``
+    (since the start of the run, across resumes). Keep it early in the callback list
     so later callbacks see ``learning_rate`` in the logs.
 
     Args:
         path: CSV file to write, or ``None`` to keep rows in memory only.
+        columns: Functions ``epoch -> {column: value}`` (0-based epoch) whose values join each row
+            (and the epoch's logs), e.g. the transfer phase.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, columns: list | None = None) -> None:
         super().__init__()
         self.path = None if path is None else Path(path)
+        self.columns = list(columns or [])
         self.rows: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
         self._train_start = None
         self._epoch_start = None
         self._train_end = None
+        self._cpu_start = None
+        self._cpu_end = None
         self._lr_fn = None
 
     def on_train_begin(self, logs=None):
@@ -65,20 +72,24 @@ class EpochLogger(keras.callbacks.Callback):
         return self.elapsed_before + (time.perf_counter() - self._train_start if self._train_start else 0.0)
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._cpu_start = cpu_seconds()
         self._epoch_start = time.perf_counter()
-        self._train_end = None
+        self._train_end = self._cpu_end = None
 
     def on_test_begin(self, logs=None):
         if self._epoch_start is not None and self._train_end is None:
             self._train_end = time.perf_counter()
+            self._cpu_end = cpu_seconds()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), cpu_seconds()
         logs = logs if logs is not None else {}
         if self._lr_fn is None:
             self._lr_fn = _compiled_learning_rate(self.model.optimizer)
         lr = self._lr_fn()
         logs.setdefault("learning_rate", lr)
+        for column in self.columns:
+            logs.update(column(epoch))
         train_end = self._train_end or now
         row = {"epoch": epoch + 1}
         for key, value in logs.items():
@@ -87,6 +98,7 @@ class EpochLogger(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
         row["train_time_s"] = train_end - self._epoch_start
+        row["train_cpu_s"] = (self._cpu_end or cpu_now) - self._cpu_start
         row["epoch_time_s"] = now - self._epoch_start
         row["elapsed_s"] = self.elapsed()
         self.rows.append(row)
@@ -139,3 +151,35 @@ def steady_examples_per_s(rows: list[dict[str, Any]], examples_per_epoch: int) -
         return None
     steady = times[1:] if len(times) > 1 else times
     return examples_per_epoch / statistics.median(steady)
+
+
+def speed_window(rows: list[dict[str, Any]], examples_per_epoch: int, steps_per_epoch: int | None = None
+                 ) -> dict[str, Any] | None:
+    """The run's timed window: every training step after the first epoch, validation left out.
+
+    The first epoch traces and compiles the step, so it is left out unless it is
+    the only one. The window's figures are totals over all its epochs (not a
+    median of two), so a longer run gives a longer, steadier window; the bench
+    flags runs whose window is shorter than its minimum of seconds and steps.
+
+    Returns ``epochs``, ``steps``, ``seconds`` (training wall time), ``cpu_seconds``
+    (this process's user + system CPU time over the same steps, when the rows
+    have it), ``examples_per_s`` and ``cpu_s_per_example``; ``None`` without timings.
+    """
+    timed = [r for r in rows if r.get("train_time_s")]
+    if not timed:
+        return None
+    window = timed[1:] if len(timed) > 1 else timed
+    seconds = float(sum(r["train_time_s"] for r in window))
+    examples = examples_per_epoch * len(window)
+    cpu = [r.get("train_cpu_s") for r in window]
+    cpu_total = float(sum(cpu)) if all(isinstance(c, (int, float)) and math.isfinite(c) for c in cpu) else None
+    return {
+        "epochs": len(window),
+        "steps": None if steps_per_epoch is None else int(steps_per_epoch) * len(window),
+        "examples": examples,
+        "seconds": seconds,
+        "cpu_seconds": cpu_total,
+        "examples_per_s": examples / seconds if seconds > 0 else None,
+        "cpu_s_per_example": None if cpu_total is None or not examples else cpu_total / examples,
+    }

@@ -1,4 +1,4 @@
-"""Gradient checkpointing that works under ``model.fit`` on the TensorFlow backend.
+"""Gradient checkpointing that works under ``model.fit`` on every Keras backend.
 
 ``Recompute(segment)`` runs ``segment`` (a layer or a functional sub-model)
 forward without keeping its intermediate activations; the backward pass runs
@@ -8,23 +8,27 @@ input is stored, so a network cut into ``m`` segments of ``k`` blocks keeps
 activation memory grows like ``sqrt(n)`` instead of ``n``, for one extra
 forward pass.
 
-Why not ``keras.RematScope``: on the TensorFlow backend it goes through
+How: the segment runs as a pure function of its input and its variables'
+values (``Layer.stateless_call``), wrapped in ``keras.remat`` with positional
+arguments only (``tf.recompute_grad`` on TensorFlow, ``jax.checkpoint`` on JAX,
+``torch.utils.checkpoint`` on PyTorch). The function returns the updated
+non-trainable values (batch-norm moving statistics) instead of assigning them;
+they are assigned once, after the forward pass, so the recomputation changes
+nothing and the statistics move exactly as without recomputation.
+
+Why not ``keras.RematScope`` around the layers: on TensorFlow it calls
 ``tf.custom_gradient`` with keyword arguments, which TensorFlow accepts only
-eagerly, so it fails inside the ``tf.function`` that ``model.fit`` compiles.
-:class:`Recompute` calls ``tf.recompute_grad`` with positional arguments only
-(``training`` is closed over as a Python value) and builds the segment's
-variables *before* the first recomputed call, so ``tf.recompute_grad`` sees
-them as captured variables and returns their gradients.
+eagerly (it fails inside ``model.fit``); on JAX a batch-norm assignment inside
+``jax.checkpoint`` leaks a tracer; on PyTorch the recomputation assigns the
+moving statistics a second time.
 
 Limits:
 
 - Layers that draw random numbers (``Dropout``, ``GaussianNoise``...) inside a
   segment would draw *different* numbers in the recomputation, giving wrong
   gradients; :class:`Recompute` refuses such segments.
-- Batch-norm moving statistics are updated in the forward pass and once more
-  in the recomputation (an extra update with the same batch statistics), so a
-  momentum ``m`` acts like ``m**2`` per step; training itself (batch
-  statistics) is unaffected.
+- Activity-regularization losses added inside the segment's ``call`` are not
+  collected (weight regularizers are: they are computed from the variables).
 """
 
 from __future__ import annotations
@@ -50,12 +54,12 @@ def _random_layers(layer: keras.layers.Layer) -> list[str]:
 class Recompute(keras.layers.Layer):
     """Wrap a layer (or a sub-model) so its activations are recomputed in the backward pass.
 
-    The wrapped segment takes one tensor and returns one tensor. On the
-    TensorFlow backend the forward pass runs under ``tf.recompute_grad``
-    during training; in inference (``training=False``) and on other
-    backends (where ``keras.RematScope`` is the tool) it is a plain call.
-    Gradients, for the input and for every variable inside the segment,
-    equal those of the plain segment.
+    The wrapped segment takes one tensor and returns one tensor. In training
+    the forward pass runs under ``keras.remat`` as a pure function (see the
+    module notes), on TensorFlow, JAX and PyTorch alike; in inference
+    (``training=False``) it is a plain call. Gradients, for the input and for
+    every variable inside the segment, and batch-norm moving statistics equal
+    those of the plain segment.
 
     Args:
         layer: The segment: a ``keras.layers.Layer`` or a ``keras.Model``
@@ -89,14 +93,24 @@ class Recompute(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        if not training or keras.backend.backend() != "tensorflow":
+        if not training:
             return self.layer(inputs, training=training)
-        import tensorflow as tf
+        trainable = list(self.layer.trainable_variables)
+        non_trainable = list(self.layer.non_trainable_variables)
+        n = len(trainable)
 
-        def segment(x):  # positional only: tf.recompute_grad rejects keyword arguments in graphs
-            return self.layer(x, training=True)
+        def segment(x, *values):  # positional only: tf.recompute_grad rejects keyword arguments in graphs
+            # A pure function of its arguments: the forward pass and the recomputation
+            # return new statistics instead of assigning them.
+            return self.layer.stateless_call(list(values[:n]), list(values[n:]), x, training=True)
 
-        return tf.recompute_grad(segment)(inputs)
+        # Statistics go in as copies: PyTorch saves the arguments for the recomputation and
+        # refuses them once the assignment below has changed them in place.
+        values = [v.value for v in trainable] + [keras.ops.copy(v.value) for v in non_trainable]
+        outputs, updated = keras.remat(segment)(inputs, *values)
+        for variable, value in zip(non_trainable, updated):
+            variable.assign(value)  # once per step, from the forward pass
+        return outputs
 
     def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:
         return self.layer.compute_output_spec(inputs)

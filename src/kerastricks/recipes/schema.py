@@ -30,7 +30,8 @@ from kerastricks.errors import ConfigError
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, validate_options
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
-TOP_LEVEL = ("name", "description") + SECTIONS
+# [transfer]: fine-tuning phases (kerastricks.transfer); [export]: LiteRT export after training (kerastricks.compress)
+TOP_LEVEL = ("name", "description") + SECTIONS + ("transfer", "export")
 
 
 # ---- the trainer's own settings, as signatures ----------------------------------
@@ -42,6 +43,8 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
     long_tail: Optional[dict] = None,
     augment: Union[str, dict, None] = None,
     threads: Optional[PositiveInt] = None,
+    classes: Optional[list[Annotated[int, Field(ge=0)]]] = None,
+    train_examples: Optional[PositiveInt] = None,
 ) -> None:
     """Trainer-level ``[data]`` keys.
 
@@ -61,6 +64,11 @@ def data_settings(  # ``name`` (the dataset) is checked against the dataset regi
             thread pool); default: ``tf.data``'s shared pool, sized to all
             cores. Set it to keep the pipeline off cores the training step
             needs, or to measure how input-bound a run is.
+        classes: Keep only these classes of a classification dataset (at least two, distinct),
+            relabelled ``0..k-1`` in the order given, names kept; every split is filtered (see
+            :func:`kerastricks.data.subsets.select_classes`).
+        train_examples: Keep a stratified subset of this many training examples, drawn with
+            ``train.seed`` after the validation split (validation and test untouched).
     """
 
 
@@ -93,6 +101,11 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    distribute: Literal["none", "mirrored", "data_parallel"] = "none",
+    devices: Union[PositiveInt, Literal["all"]] = "all",
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none",
+    ensemble: Annotated[int, Field(ge=1, le=100)] = 1,
+    ensemble_method: Literal["mean", "vote", "logit_mean"] = "mean",
 ) -> None:
     """``[train]`` keys.
 
@@ -104,12 +117,17 @@ def train_settings(
             with compute capability >= 8.0 and on CPUs with AVX512-BF16/AMX,
             ``mixed_float16`` (with loss scaling) on older GPUs, else
             ``float32``. The report records the policy and the reason.
-        jit_compile: XLA compilation; ``"auto"`` compiles on GPUs only (no gain
-            was measured on CPUs).
-        steps_per_execution: Batches per compiled call (fewer Python round trips).
-        threads: TensorFlow intra- and inter-op threads; ``"auto"`` keeps
-            TensorFlow's default (one per core). Small models on few cores can
-            train faster with 1 (measured on MNIST-1D, see docs/guide.md).
+        jit_compile: XLA compilation; ``"auto"`` decides per backend: on for
+            JAX (un-jitted JAX is far slower), on GPUs for TensorFlow (no gain
+            was measured on CPUs), off for PyTorch.
+        steps_per_execution: Batches per compiled call (fewer Python round
+            trips); PyTorch runs one batch per call, so it is 1 there (the
+            report says so).
+        threads: Intra-op threads of the backend (TensorFlow: intra and
+            inter-op; PyTorch: ``torch.set_num_threads``; JAX: ``XLA_FLAGS``
+            before JAX starts); ``"auto"`` keeps the backend's default (one
+            per core). Small models on few cores can train faster with 1
+            (measured on MNIST-1D, see docs/guide.md).
         monitor: Metric that picks the best epoch (``model.keras``);
             ``"auto"``: ``val_accuracy`` for classification, ``val_loss``
             otherwise (``accuracy``/``loss`` without validation data);
@@ -120,7 +138,9 @@ def train_settings(
         checkpoint_every: Epochs between resumable checkpoints.
         tensorboard: Write TensorBoard logs.
         plots: Write PNG plots.
-        deterministic: Deterministic TensorFlow ops (same seed -> same numbers).
+        deterministic: Deterministic ops (TensorFlow op determinism, PyTorch
+            deterministic algorithms; JAX is deterministic on CPU): same seed ->
+            same numbers.
         on_nan: What a non-finite loss or weight does: ``"stop"`` ends the run
             (exit code 3, no model written), ``"rollback"`` restores the last
             finite checkpoint, multiplies the learning rate by ``nan_lr_factor``
@@ -130,6 +150,21 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        distribute: Data-parallel training: ``"mirrored"`` (TensorFlow's
+            ``MirroredStrategy``, one host), ``"data_parallel"`` (JAX,
+            ``keras.distribution.DataParallel``, one host or several processes:
+            ``kerastricks train --workers N``); ``batch_size`` is the global batch.
+            See docs/distributed.md.
+        devices: Devices per process under a distribution mode; ``"all"``: every
+            GPU, or one CPU device. On a CPU, N > 1 makes N logical devices.
+        lr_scaling: Multiply the learning rate by the number of replicas
+            (``"linear"``, Goyal et al. 2017, with ``schedule.warmup_epochs``) or
+            its square root (``"sqrt"``).
+        ensemble: Members to train (``kerastricks train``): ``N > 1`` trains the
+            recipe with seeds ``seed .. seed + N - 1``, each in its own process,
+            then averages them into one model (:mod:`kerastricks.ensemble`).
+        ensemble_method: How the members' predictions are combined: ``"mean"``
+            (probabilities), ``"vote"`` or ``"logit_mean"``.
     """
 
 
@@ -160,7 +195,8 @@ def metric_mode(metric: str, mode: str = "auto") -> str:
 #: the loss, plus accuracy for classification or mean absolute error for regression.
 LOGGED_METRICS = ("loss", "accuracy", "mae")
 
-DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment", "threads")
+DATA_KEYS = ("name", "validation_split", "normalize", "shuffle_buffer", "long_tail", "augment", "threads",
+             "classes", "train_examples")
 
 
 @dataclass(frozen=True)
@@ -223,6 +259,11 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    distribute: str = "none"
+    devices: Union[int, str] = "all"
+    lr_scaling: str = "none"
+    ensemble: int = 1
+    ensemble_method: str = "mean"
 
 
 @dataclass
@@ -244,6 +285,8 @@ class Recipe:
     train: TrainSettings
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
+    transfer: dict[str, Any] = field(default_factory=dict)  # [transfer] (kerastricks.transfer.settings)
+    export: Optional[dict[str, Any]] = None  # [export], validated (kerastricks.compress.export_settings)
 
     # ---- views --------------------------------------------------------------
     @property
@@ -309,6 +352,8 @@ class Recipe:
                 "loss": self.loss,
                 "train": self.train.to_dict(),
                 "techniques": self.techniques,
+                **({"transfer": self.transfer} if self.transfer else {}),
+                "export": self.export,
             }
         )
 
@@ -427,15 +472,19 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
     data_cfg.update(loader_opts)
 
     from kerastricks.models.constraints import split_shared_model_options
+    from kerastricks.transfer.settings import split_model_keys, transfer_section
 
     model_table = _check_table(raw.get("model"), "model", file)
-    model_shared = split_shared_model_options(model_table, file=file)  # max_norm: every model takes it
-    model = _component("model", model_table, "mlp", MODELS, file,
-                       exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
-    model.update(model_shared)
-    from kerastricks.models import check_model_choices
+    model = split_model_keys(model_table, file)  # [model] init_from: the model comes from a trained one
+    if model is None:
+        model_shared = split_shared_model_options(model_table, file=file)  # max_norm: every model takes it
+        model = _component("model", model_table, "mlp", MODELS, file,
+                           exclude=("input_shape", "num_outputs", "task", "kernel_regularizer"))
+        model.update(model_shared)
+        from kerastricks.models import check_model_choices
 
-    check_model_choices(model, file=file)
+        check_model_choices(model, file=file)
+    transfer = transfer_section(raw.get("transfer"), model, file)
     from kerastricks.optimizers.registry import split_wrapper_options
 
     optimizer_table = _check_table(raw.get("optimizer"), "optimizer", file)
@@ -475,7 +524,12 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         train=train,
         techniques=techniques,
         source=source,
+        transfer=transfer,
     )
+    if raw.get("export") is not None:
+        from kerastricks.compress.settings import check_export_section
+
+        recipe.export = check_export_section(raw["export"], recipe, file)
     _cross_checks(recipe)
     for technique in recipe.build_techniques():
         try:
@@ -529,6 +583,15 @@ def _cross_checks(recipe: Recipe) -> None:
                 received=f"optimizer '{opt['name']}' with {has}")
     if recipe.optimizer["name"] in NEEDS_POSITIVE_RATE:
         _check_rate_stays_positive(recipe, file)
+    from kerastricks.distribute.config import check_recipe as check_distribution
+
+    check_distribution(recipe)
+    from kerastricks.transfer.settings import check_transfer
+
+    check_transfer(recipe)
+    from kerastricks.data.subsets import check_subset_keys
+
+    check_subset_keys(recipe.data.get("classes"), file)
 
 
 #: Optimizers whose update divides by the learning rate (Keras's FTRL): a rate of 0 gives NaN.

@@ -75,6 +75,10 @@ class TrainContext:
             ``after_fit`` (re-parameterization's deploy model); the trainer
             writes each into the run directory.
         techniques: The run's technique instances, in recipe order.
+        transfer: The phases of a model built from ``[model] init_from``
+            (:class:`kerastricks.transfer.workflow.TransferPlan`), else ``None``.
+        epoch_columns: Functions ``epoch -> {column: value}`` whose values the trainer adds to each
+            row of ``metrics.csv`` (the transfer phase).
     """
 
     recipe: Any = None
@@ -90,6 +94,8 @@ class TrainContext:
     eval_swap: Any = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     techniques: list[Any] = field(default_factory=list)
+    transfer: Any = None
+    epoch_columns: list[Any] = field(default_factory=list)
 
     @classmethod
     def for_recipe(cls, recipe: Any, run_dir: Path | None = None) -> TrainContext:
