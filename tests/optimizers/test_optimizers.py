@@ -190,3 +190,16 @@ def test_serialize_round_trip_with_schedule(name):
     assert revived.get_config() == opt.get_config()
     assert isinstance(revived._learning_rate, keras.optimizers.schedules.CosineDecay)
     np.testing.assert_allclose(float(revived.learning_rate), 0.1, rtol=1e-6)  # schedule(0)
+
+
+def test_muon_split_is_what_docs_optimizers_md_says():
+    """Muon: exactly-2-D variables get the Muon step unless excluded; conv kernels, biases, norms: AdamW."""
+    x = keras.Input((12, 3))
+    h = keras.layers.Conv1D(4, 3, name="conv")(x)
+    h = keras.layers.BatchNormalization(name="bn")(keras.layers.Flatten()(h))
+    h = keras.layers.Dense(5, name="hidden")(h)
+    model = keras.Model(x, keras.layers.Dense(2, name="logits")(h))
+    opt = build_optimizer("muon", {"exclude_layers": ["logits"]})
+    opt.build(model.trainable_variables)
+    muon = [v.path for v in model.trainable_variables if not opt._should_use_adamw(v)]  # Keras's own rule
+    assert muon == ["hidden/kernel"]

@@ -31,6 +31,7 @@ def mlp(
     kernel_initializer: str = "he_normal",
     norm: str = "none",
     dropout: Fraction = 0.0,
+    dropout_kind: Literal["standard", "alpha"] = "standard",
     recompute_every: Union[NonNegativeInt, Literal["auto"]] = 0,
     kernel_regularizer: Any = None,
 ) -> keras.Model:
@@ -56,6 +57,10 @@ def mlp(
         norm: A :data:`~kerastricks.models.blocks.NORMS` kind after each hidden
             Dense layer. Default ``"none"``.
         dropout: Dropout rate after each hidden activation, in [0, 1). Default 0.
+        dropout_kind: ``"standard"`` (``Dropout``) or ``"alpha"`` (``AlphaDropout``,
+            which keeps the mean and variance of SELU activations: the dropout of
+            self-normalizing networks, Klambauer et al. 2017, arXiv 1706.02515;
+            see the ``mnist1d-snn`` preset). Default ``"standard"``.
         recompute_every: Gradient checkpointing: wrap every ``k`` hidden
             layers in a :class:`~kerastricks.models.recompute.Recompute`
             segment (activations recomputed in the backward pass); ``"auto"``
@@ -90,7 +95,8 @@ def mlp(
             x = make_norm(norm, 0, name=f"dense{i}_norm")(x)
             x = keras.layers.Activation(activation, name=f"dense{i}_act")(x)
             if dropout > 0:
-                x = keras.layers.Dropout(dropout, name=f"dense{i}_dropout")(x)
+                kind = keras.layers.AlphaDropout if dropout_kind == "alpha" else keras.layers.Dropout
+                x = kind(dropout, name=f"dense{i}_dropout")(x)
             return x
 
         return block

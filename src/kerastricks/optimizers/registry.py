@@ -79,7 +79,7 @@ _ENTRIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "lamb": ("keras.optimizers:Lamb", "LAMB: Adam with a layer-wise trust ratio, for large batches (You et al. 2019).",
              {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07}),
     "muon": ("keras.optimizers:Muon",
-             "Muon: orthogonalized momentum for 2-D+ kernels, AdamW for the rest (Jordan et al. 2024).",
+             "Muon: orthogonalized momentum for 2-D kernels, AdamW for every other variable (Jordan et al. 2024).",
              {"learning_rate": 0.001, "adam_beta_1": 0.9, "adam_beta_2": 0.999, "adam_weight_decay": 0.004,
               "epsilon": 1e-07, "weight_decay": 0.004, "exclude_layers": None, "exclude_embeddings": True,
               "muon_a": 3.4445, "muon_b": -4.775, "muon_c": 2.0315, "adam_lr_ratio": 1, "momentum": 0.95,
