@@ -1,14 +1,15 @@
 """TPE + median pruning vs random search without pruning, same space, same wall budget, on MNIST-1D.
 
 Each study is one `kerastricks tune` command (its trials `kerastricks train` processes, one at a time), given a
-fixed wall budget: `--timeout BUDGET` (no trial starts after it) and an interrupt at BUDGET (the running trial is
+fixed wall budget: `--timeout BUDGET` (no trial starts after it) and SIGTERM at BUDGET (the running trial is
 stopped and recorded as failed), so both methods get the same wall time. The methods alternate (TPE, random,
 random, TPE, ...) over 3 repetitions; repetition r seeds both samplers with r, so the first trials of a
 repetition are drawn alike and the methods differ by what they do with them.
 
 Measured per study, from its storage and its trials' metrics.csv: wall time from the command's start until a
 trial first reports val_accuracy >= TARGET (from when the worker saw the epoch's row), the test accuracy of the
-trial with the best val_accuracy among those that finished inside the budget, trials completed / pruned.
+trial with the best val_accuracy among those that finished inside the budget, trials started / completed / pruned
+inside the budget.
 Reported: medians over repetitions and the ratio TPE / random of the time to target (median of per-repetition
 ratios; a repetition where random never reached the target counts random's time as the budget).
 
@@ -63,9 +64,9 @@ def run_study(method: str, rep: int, budget: float, epochs: int, workdir: Path) 
         try:
             proc.wait(timeout=budget)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)  # stop the running trial (recorded as failed), write the outputs
+            proc.send_signal(signal.SIGTERM)  # stop the running trial (recorded as failed), write the outputs
             try:
-                proc.wait(timeout=120)
+                proc.wait(timeout=300)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -81,9 +82,12 @@ def measure(out: Path, started: float, budget: float) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name="mnist1d", storage=make_storage(f"sqlite:///{out.resolve() / 'study.db'}"))
     reach, best = None, None
-    states = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    states = {"started": 0, "COMPLETE": 0, "PRUNED": 0}  # inside the budget
     for t in study.get_trials(deepcopy=False):
         t0 = t.datetime_start.timestamp() - started
+        if t0 > budget:
+            continue
+        states["started"] += 1
         seen = t.user_attrs.get("epoch_seen_s") or []
         rows = read_metrics(out / "trials" / f"{t.number:04d}" / "metrics.csv")
         for row, at in zip(rows, seen):
@@ -91,12 +95,11 @@ def measure(out: Path, started: float, budget: float) -> dict:
                 reach = t0 + at if reach is None else min(reach, t0 + at)
                 break
         end = t.datetime_complete.timestamp() - started if t.datetime_complete else None
-        if t.state.name == "COMPLETE" and end is not None and end <= budget:
-            states["COMPLETE"] += 1
-            if best is None or t.values[0] > best[0]:
-                best = (t.values[0], t.user_attrs.get("test_accuracy"))
-        elif t.state.name in states and (end is None or end <= budget + 60):
-            states[t.state.name] += 1
+        if end is None or end > budget or t.state.name not in states:
+            continue
+        states[t.state.name] += 1
+        if t.state.name == "COMPLETE" and (best is None or t.values[0] > best[0]):
+            best = (t.values[0], t.user_attrs.get("test_accuracy"))
     return {"time_to_target_s": reach, "best_val_accuracy": best[0] if best else None,
             "test_accuracy": best[1] if best else None, "trials": states}
 
@@ -139,17 +142,18 @@ def main() -> None:
             "reached": f"{len(reached)}/{len(runs)}",
             "time_to_target_s_median": median([r["time_to_target_s"] or budget for r in runs]),
             "test_accuracy_median": median(tests) if tests else None,
+            "started_median": median([r["trials"]["started"] for r in runs]),
             "completed_median": median([r["trials"]["COMPLETE"] for r in runs]),
             "pruned_median": median([r["trials"]["PRUNED"] for r in runs]),
         }
         s = summary[method]
         rows.append([method, s["reached"], s["time_to_target_s_median"], s["test_accuracy_median"] or "-",
-                     s["completed_median"], s["pruned_median"]])
+                     s["started_median"], s["completed_median"], s["pruned_median"]])
     ratios = [(a["time_to_target_s"] or budget) / (b["time_to_target_s"] or budget)
               for a, b in zip(results["tpe+median"], results["random"])]
     print()
     print(table(["method", "reached", "median s to target (budget if not)", "median test acc (best val trial)",
-                 "completed", "pruned"], rows))
+                 "started", "completed", "pruned"], rows))
     ratio = median(ratios)
     load_end = os.getloadavg()[0]
     print(f"\nTPE+median / random time to val_accuracy >= {TARGET}: {ratio:.3f} (per repetition: "

@@ -209,6 +209,7 @@ def value_cases():
         ("train.precision", "float8", "one of"), ("train.jit_compile", "maybe", ""),
         ("data.image_size", "[32]", "at least 2 values"),
         ("model.max_norm", "0", "> 0"),
+        ("optimizer.lookahead.sync_period", "0", ">= 1"), ("optimizer.lookahead.slow_step_size", "1.5", "<= 1"),
     ]:
         extra = ["--set", "data.name=mnist1d"] if key == "data.seed" else []
         if key.startswith("schedule.boundaries") or key.startswith("schedule.factors"):
@@ -255,6 +256,7 @@ def combination_cases():
          "model.recompute_every"),
         (["--set", "techniques.label_smoothing.smoothing=0.1", "--set", "loss.label_smoothing=0.1"], "preset:digits",
          "loss.label_smoothing"),
+        (["--set", "techniques.swa.start_epoch=31"], "preset:digits", "techniques.swa.start_epoch"),
     ]
     return [pytest.param(["show", *(["--preset", "digits", "--set", "model.name=mlp"]
                                     if source == "preset:digits" else []), *argv], [source, f"key '{key}'"], None,

@@ -10,6 +10,7 @@ imported on first use so the package itself stays cheap to import:
 - ``kt.callbacks``   resumable callbacks, time-to-target, deferred re-weighting
 - ``kt.data``        datasets (MNIST-1D, digits, npz/csv/folders), echoing, long-tail sampling
 - ``kt.models``      the model zoo and its conv/norm registries
+- ``kt.swa``         stochastic weight averaging: the average, its learning rate, ``update_bn``
 - ``kt.techniques``  recipe adapters for all of the above
 - ``kt.transfer``    reuse / freeze / layer_groups / discriminative rates (fine-tuning)
 - ``kt.recipes``, ``kt.Trainer``, ``kt.lr_find``
@@ -34,7 +35,7 @@ _components.install()
 __version__ = "0.2.0"
 
 _SUBMODULES = ("layers", "optimizers", "schedules", "losses", "callbacks", "data", "models", "techniques",
-               "recipes", "bench", "transfer", "pruning", "compress", "ensemble")
+               "recipes", "bench", "transfer", "pruning", "compress", "ensemble", "swa")
 _OBJECTS = {
     "lr_find": "kerastricks.lr_finder:lr_find",
     "Trainer": "kerastricks.train:Trainer",

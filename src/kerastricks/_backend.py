@@ -64,3 +64,13 @@ def running_cli() -> bool:
         return True
     orig = list(getattr(sys, "orig_argv", []))
     return any(a == "-m" and orig[i + 1 : i + 2] == ["kerastricks"] for i, a in enumerate(orig))
+
+
+def retrace(model) -> None:
+    """Make ``model``'s next training call trace its step anew (a no-op before the first one).
+
+    For values a compiled step reads at trace time: on JAX a variable outside the
+    model's and optimizer's state is a constant of the jitted step.
+    """
+    if getattr(model, "train_function", None) is not None:
+        model.make_train_function(force=True)

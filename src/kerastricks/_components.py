@@ -35,6 +35,7 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.models.recompute",
     "kerastricks.optimizers.adafactor",
     "kerastricks.optimizers.agc",
+    "kerastricks.optimizers.lookahead",
     "kerastricks.optimizers.sm3",
     "kerastricks.pruning.layers",
     "kerastricks.schedules.cyclical",
@@ -46,6 +47,8 @@ SERIALIZABLE_MODULES: tuple[str, ...] = (
     "kerastricks.callbacks.deferred_reweighting",
     "kerastricks.callbacks.time_to_target",
     "kerastricks.ensemble.model",
+    "kerastricks.examples.gan",
+    "kerastricks.swa",
 )
 #: Modules that need TensorFlow (tf.data); registered only where it is installed.
 TENSORFLOW_MODULES: tuple[str, ...] = ("kerastricks.data.resampling",)

@@ -74,7 +74,9 @@ def make_train_dataset(recipe: Recipe, ctx: TrainContext, dataset: Any, stages: 
                                epoch_range=(int(first_epoch), ctx.epochs), epoch_steps=ctx.steps_per_epoch)
     for technique in ctx.techniques:
         train_ds = technique.apply_to_pipeline(train_ds, ctx)
-    return train_ds
+    from kerastricks.distribute import shard_batches
+
+    return shard_batches(train_ds)  # this process's share of each global batch ([train] distribute)
 
 
 def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit: bool = False,
@@ -111,6 +113,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
 
         val_ds = make_tf_dataset(dataset.x_val, dataset.y_val, batch_size=max(ctx.batch_size, 256),
                                  shuffle=False, seed=ctx.seed)
+        from kerastricks.distribute.engine import shard_eval_batches
+
+        val_ds = shard_eval_batches(val_ds)
 
     # model phase
     from kerastricks.models import build_model
@@ -136,6 +141,9 @@ def build_components(recipe: Recipe, ctx: TrainContext, techniques: list, *, jit
     base_lr = opt_opts.pop("learning_rate", None)
     if base_lr is None:
         base_lr = 1e-3
+    from kerastricks.distribute import active
+
+    base_lr = float(base_lr) * (active().lr_scale if active() is not None else 1.0)  # [train] lr_scaling
     schedule, schedule_callbacks = build_schedule(
         recipe.schedule["name"], recipe.options("schedule"), learning_rate=float(base_lr),
         steps_per_epoch=ctx.steps_per_epoch, epochs=ctx.epochs, file=recipe.source, with_callbacks=True,

@@ -2,7 +2,7 @@
 
 .. code-block:: text
 
-    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR]
+    kerastricks train [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--resume RUN_DIR] [--workers N]
     kerastricks show  [RECIPE | --preset NAME] [--set KEY=VALUE ...]
     kerastricks lr-find [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--out DIR] [--apply [PATH]]
     kerastricks memory [RECIPE | --preset NAME] [--set KEY=VALUE ...] [--json]
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-root", default="runs", help="parent of auto-named run directories")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    dist = train.add_argument_group("several processes (train.distribute = 'data_parallel', see docs/distributed.md)")
+    dist.add_argument("--workers", type=_positive_int, metavar="N",
+                      help="start N local processes of one run (coordinator on 127.0.0.1, a free port)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, on every machine")
+    dist.add_argument("--num-processes", type=_positive_int, metavar="N", help="processes in the run")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0 .. N-1 (0 writes the run)")
     train.add_argument("--ensemble", type=_positive_int, metavar="N",
                        help="train N members (seeds seed .. seed+N-1, each its own process), then ensemble them "
                             "(same as --set train.ensemble=N)")
@@ -249,6 +255,11 @@ def _train(args) -> int:
     verbose = 0 if args.quiet else "auto"
     if args.ensemble is not None:
         args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
+    from kerastricks.distribute.cli import process_group, run_workers
+
+    if args.workers is not None:
+        return run_workers(args)
+    group = process_group(args)  # --coordinator/--num-processes/--process-id or KERAS_DISTRIBUTION_*
     if args.resume:
         if args.recipe or args.preset or args.overrides or args.out:
             raise ConfigError("--resume takes the recipe and directory of the run it continues",
@@ -257,14 +268,16 @@ def _train(args) -> int:
         from kerastricks.evaluate import check_resumable
 
         recipe = check_resumable(args.resume)
+        group.check(recipe)
         _apply_backend(recipe)
         if recipe.train.ensemble > 1:
             return _train_ensemble(recipe, args.resume, args, resume=True)
         from kerastricks.train import Trainer
 
-        trainer = Trainer.resume(args.resume, verbose=verbose)
+        trainer = Trainer.resume(args.resume, verbose=verbose, write=group.process_id == 0)
     else:
         recipe = _load(args)  # validated: every input error is raised here, before Keras is imported
+        group.check(recipe)
         if args.out is not None:
             check_out_dir(args.out)
         else:
@@ -274,7 +287,8 @@ def _train(args) -> int:
             return _train_ensemble(recipe, args.out, args)
         from kerastricks.train import Trainer
 
-        trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose)
+        trainer = Trainer(recipe, out=args.out, runs_root=args.runs_root, verbose=verbose,
+                          write=group.process_id == 0)
     result = trainer.fit()
     print(format_summary(result.report))
     return 0
@@ -325,10 +339,11 @@ def _apply_backend(recipe) -> None:
     """Select the recipe's backend (before Keras is imported) and quiet TensorFlow's harmless C++ notices."""
     from kerastricks._backend import ensure_backend
     from kerastricks._quiet import filter_stderr
-    from kerastricks.runtime import apply_backend
+    from kerastricks.runtime import apply_backend, set_jax_threads
 
     apply_backend(recipe.train.backend, file=recipe.source)
     ensure_backend()  # one line naming the extras to install, before Keras is imported
+    set_jax_threads(recipe.train.threads)  # JAX reads its thread count from XLA_FLAGS when it starts
     filter_stderr()
 
 

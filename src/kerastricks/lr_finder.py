@@ -185,6 +185,92 @@ def _batches(x: Any, y: Any, batch_size: int):
             raise ValueError("Argument `x` must hold at least one batch. Received: an empty dataset")
 
 
+def _to_backend(value: Any) -> Any:
+    """A batch element from ``tf.data`` as the backend's tensor (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _to_backend(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_backend(v) for v in value)
+    return keras.ops.convert_to_tensor(np.asarray(value))
+
+
+def _make_step(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    """One training step of the sweep at a given rate, for the backend in use; returns the loss."""
+    backend = keras.backend.backend()
+    lr_var = optimizer.learning_rate
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def tf_step(xb, yb, sw, lr):
+            lr_var.assign(tf.cast(lr, lr_var.dtype))
+            with tf.GradientTape() as tape:
+                y_pred = model(xb, training=True)
+                loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=sw, training=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
+
+        return lambda xb, yb, sw, lr: float(tf_step(xb, yb, sw, tf.constant(lr, tf.float64)))
+
+    if backend == "jax":
+        import jax
+
+        trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+        lr_index = next(i for i, v in enumerate(optimizer.variables) if v is lr_var)
+
+        def loss_fn(tv, ntv, xb, yb, sw):
+            mapping = list(zip(trainable, tv)) + list(zip(non_trainable, ntv))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                y_pred = model(xb, training=True)
+                loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=sw, training=True)
+            new_ntv = [scope.get_current_value(v) if scope.get_current_value(v) is not None else old
+                       for v, old in zip(non_trainable, ntv)]
+            return loss, new_ntv
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        @jax.jit
+        def jax_step(tv, ntv, ov, xb, yb, sw, lr):
+            (loss, ntv), grads = grad_fn(tv, ntv, xb, yb, sw)
+            ov = list(ov)
+            ov[lr_index] = lr.astype(ov[lr_index].dtype)
+            tv, ov = optimizer.stateless_apply(ov, grads, tv)
+            return loss, tv, ntv, ov
+
+        # The sweep runs on copies of the values; the variables are never written.
+        state = {"tv": [v.value for v in trainable], "ntv": [v.value for v in non_trainable],
+                 "ov": [v.value for v in optimizer.variables]}
+
+        def run_jax(xb, yb, sw, lr):
+            loss, state["tv"], state["ntv"], state["ov"] = jax_step(
+                state["tv"], state["ntv"], state["ov"], _to_backend(xb), _to_backend(yb), _to_backend(sw),
+                np.float32(lr))
+            return float(loss)
+
+        return run_jax
+
+    # PyTorch (and any eager backend): the step Keras's own torch trainer takes.
+    def eager_step(xb, yb, sw, lr):
+        import torch
+
+        xb, yb, sw = _to_backend(xb), _to_backend(yb), _to_backend(sw)
+        lr_var.assign(lr)
+        model.zero_grad()
+        y_pred = model(xb, training=True)
+        loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=sw, training=True)
+        loss.backward()
+        grads = [v.value.grad for v in model.trainable_variables]
+        with torch.no_grad():
+            optimizer.apply(grads, model.trainable_variables)
+        return float(keras.ops.convert_to_numpy(loss))
+
+    return eager_step
+
+
 def lr_find(
     model: keras.Model,
     x: Any,
@@ -208,7 +294,10 @@ def lr_find(
 
     The steps use a fresh copy of the model's optimizer (same class and
     hyper-parameters), so its moments start at zero as in a new training run;
-    the model's own optimizer is never stepped. Requires the TensorFlow backend.
+    the model's own optimizer is never stepped. Runs on TensorFlow (a
+    ``tf.function`` step), JAX (a jitted step on the variables' values, which
+    are never written back) and PyTorch (eager steps); the model's variables
+    are restored afterwards on every backend.
 
     Args:
         model: A compiled ``keras.Model``.
@@ -248,31 +337,16 @@ def lr_find(
     _check("num_steps", isinstance(num_steps, int) and num_steps >= 2, "an integer >= 2", num_steps)
     _check("smoothing", 0 <= smoothing < 1, "in [0, 1)", smoothing)
     _check("stop_factor", stop_factor > 1, "> 1", stop_factor)
-    if keras.backend.backend() != "tensorflow":
-        raise NotImplementedError("lr_find needs the TensorFlow backend. Received: backend="
-                                  f"{keras.backend.backend()!r}")
-    import tensorflow as tf
-
     batches = _batches(x, y, batch_size)
     xb, yb, sw = next(batches)
     if not model.built:
-        model(xb)  # create the weights, so there is something to snapshot
+        model(keras.ops.convert_to_tensor(np.asarray(xb)))  # create the weights, so there is something to snapshot
     snapshot = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.variables]
     metric_snapshot = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in model.metrics_variables]
     optimizer = _sweep_optimizer(model.optimizer, start_lr)
     optimizer.build(model.trainable_variables)
     rates = exponential_rates(start_lr, end_lr, num_steps)
-
-    @tf.function
-    def train_step(xb, yb, sw, lr):
-        optimizer.learning_rate.assign(tf.cast(lr, optimizer.learning_rate.dtype))
-        with tf.GradientTape() as tape:
-            y_pred = model(xb, training=True)
-            loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=sw, training=True)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
+    train_step = _make_step(model, optimizer)
     lrs: list[float] = []
     losses: list[float] = []
     best, diverged = math.inf, False
@@ -280,7 +354,7 @@ def lr_find(
         for t, lr in enumerate(rates, start=1):
             if t > 1:
                 xb, yb, sw = next(batches)
-            loss = float(keras.ops.convert_to_numpy(train_step(xb, yb, sw, tf.constant(lr, tf.float64))))
+            loss = train_step(xb, yb, sw, float(lr))
             if not math.isfinite(loss):
                 diverged = True
                 break

@@ -237,6 +237,23 @@ def optimizer_state_size(optimizer: keras.optimizers.Optimizer) -> dict[str, int
     return {"scalars": scalars, "bytes": nbytes}
 
 
+def set_jax_threads(threads: Any) -> None:
+    """Put ``[train] threads`` into ``XLA_FLAGS`` for JAX; effective only before JAX is imported.
+
+    Commands call it right after choosing the backend; a flag the user already set wins.
+    """
+    if threads == "auto" or backend_name() != "jax" or "jax" in sys.modules:
+        return
+    n = int(threads)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" in flags:
+        return
+    extra = f"intra_op_parallelism_threads={n}"
+    if n == 1:
+        extra = "--xla_cpu_multi_thread_eigen=false " + extra
+    os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
 def configure_threads(threads: Any) -> str:
     """Apply ``[train] threads``; returns what was done, for the report.
 
@@ -253,15 +270,11 @@ def configure_threads(threads: Any) -> str:
         return f"{int(threads)}"
     if backend_name() == "jax":
         n = int(threads)
-        if "jax" in sys.modules:
-            return f"not applied ({n} requested): JAX sizes its thread pool from XLA_FLAGS when it starts"
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "intra_op_parallelism_threads" not in flags:
-            extra = f"intra_op_parallelism_threads={n}"
-            if n == 1:
-                extra = "--xla_cpu_multi_thread_eigen=false " + extra
-            os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
-        return f"{n} (XLA_FLAGS, set before JAX started)"
+        if "jax" not in sys.modules:
+            set_jax_threads(n)
+        if f"intra_op_parallelism_threads={n}" in os.environ.get("XLA_FLAGS", ""):
+            return f"{n} (XLA_FLAGS intra_op_parallelism_threads, set before JAX started)"
+        return f"not applied ({n} requested): JAX sizes its thread pool from XLA_FLAGS when it starts"
     import tensorflow as tf
 
     n = int(threads)
@@ -324,6 +337,9 @@ class RuntimeInfo:
 def prepare(train: Any, *, file: str | None = None) -> RuntimeInfo:
     """Apply ``[train]``'s runtime settings (a :class:`~kerastricks.recipes.schema.TrainSettings`)."""
     backend = apply_backend(getattr(train, "backend", None), file=file)
+    from kerastricks.distribute import setup as setup_distribution
+
+    setup_distribution(train, file=file)  # devices and processes: before the backend's runtime starts
     threads = configure_threads(train.threads)
     seed = int(train.seed)
     keras.utils.set_random_seed(seed)

@@ -35,6 +35,7 @@ of ``(seed, epoch)`` (:func:`kerastricks.data.make_tf_dataset`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -203,14 +204,21 @@ class Trainer:
 
     # ---- resume ------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto") -> Trainer:
-        """A trainer that continues the run in ``run_dir`` from its last checkpoint."""
+    def resume(cls, run_dir: str | Path, *, verbose: int | str = "auto", write: bool = True) -> Trainer:
+        """A trainer that continues the run in ``run_dir`` from its last checkpoint.
+
+        ``write=False`` only reads the checkpoint (the processes of a distributed run other than process 0).
+        """
         from kerastricks.callbacks import read_checkpoint
         from kerastricks.evaluate import check_resumable
 
         run_dir = Path(run_dir)
         recipe = check_resumable(run_dir)  # the command line's own check: one line, nothing touched
         trainer = cls(recipe, verbose=verbose, write=False)
+        if not write:
+            ckpt = run_dir / CHECKPOINT_FILE
+            trainer._resume_state = read_checkpoint(ckpt) if ckpt.exists() else None
+            return trainer
         trainer.write = True
         trainer.run_dir = run_dir
         kio.remove_temp_files(run_dir)  # a kill mid-write leaves .name.XXXXXXXX files behind
@@ -241,7 +249,13 @@ class Trainer:
 
         age, t0 = process_age(), time.perf_counter()
         with prepared(self.recipe.train, file=self.recipe.source) as runtime:
-            return self._fit(runtime, startup=(age, time.perf_counter() - t0))
+            from kerastricks.distribute import active
+
+            distribution = active()  # [train] distribute: build and train in its scope
+            if distribution is not None and not distribution.writes:
+                self.write, self.run_dir = False, None  # only process 0 writes the run directory
+            with distribution.scope() if distribution is not None else contextlib.nullcontext():
+                return self._fit(runtime, startup=(age, time.perf_counter() - t0))
 
     def _fit(self, runtime, startup: tuple[float | None, float] = (None, 0.0)) -> RunResult:
         run = self._setup(runtime)
@@ -268,6 +282,10 @@ class Trainer:
             run.parts = build_components(recipe, run.ctx, run.techniques, jit=runtime.jit,
                                          first_epoch=run.first_epoch)
         run.monitor = self._monitor(run.parts.dataset, run.parts.val_ds is not None)
+        if getattr(recipe, "export", None) is not None:  # [export] checks that need the data, before training
+            from kerastricks.compress.workflow import check_export
+
+            check_export(recipe, run.parts.dataset, run.parts.model)
         if self.write and self.run_dir is None:
             # Setup worked (bad data, options or combinations have raised by now):
             # only now does the run get its directory, so a failed start leaves nothing behind.
@@ -388,13 +406,18 @@ class Trainer:
         if not all_finite(model.get_weights()):  # e.g. an after_fit hook produced them: never saved
             self._diverged(run, "a model weight was non-finite after training; model.keras was not written")
         if run_dir is not None:
+            from kerastricks.distribute.engine import local_variables
+
             with run.phases.time("save"):
-                with kio.atomic_path(run_dir / MODEL_FILE) as tmp:
+                with kio.atomic_path(run_dir / MODEL_FILE) as tmp, local_variables():
                     model.save(tmp)
                 for name, artifact in ctx.artifacts.items():  # what techniques hand back (a deploy model)
-                    with kio.atomic_path(run_dir / name) as tmp:
+                    with kio.atomic_path(run_dir / name) as tmp, local_variables():
                         artifact.save(tmp)
-        with run.phases.time("evaluate"):
+        from kerastricks.distribute.engine import local_variables
+
+        # every process predicts the whole test set (replicated weights and outputs)
+        with run.phases.time("evaluate"), local_variables():
             test = evaluate_model(model, parts.dataset, batch_size=max(parts.batch_size, 256))
         rows = run.logger.rows
         recovery = run.recovery
@@ -404,6 +427,13 @@ class Trainer:
             ctx=ctx, techniques=run.techniques, wall=run.wall(), fit_wall=fit_wall, resumed=run.resumed,
             n_train=parts.n_train, divergence={k: recovery[k] for k in ("rollbacks", "lr_scale", "events")},
         )
+        if getattr(self.recipe, "export", None) is not None and run_dir is not None:  # [export]: LiteRT file
+            from kerastricks.compress.workflow import export_after_training
+
+            report["export"] = export_after_training(model, parts.dataset, self.recipe, run_dir)
+        from kerastricks.distribute import active
+
+        report["distribution"] = None if active() is None else active().report(model)
         if run_dir is not None:
             if train.plots:
                 with run.phases.time("plots"):

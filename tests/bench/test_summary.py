@@ -103,6 +103,11 @@ def test_markdown_table():
     lo, mid, hi = np.exp(logs.mean() - half), np.exp(logs.mean()), np.exp(logs.mean() + half)
     assert f"{mid:.3f} [{lo:.3f}, {hi:.3f}] lower" in fast_row  # the interval lies below 0.95
     assert "- fast: `train.x=1`" in text
+    # a run that never reached the target is infinitely slow: the range ends at ∞, not at 0
+    records = [record("base", s) for s in range(3)] + [record("fast", s, ttt=ttt) for s, ttt in enumerate([5, 6, None])]
+    fast_row = next(ln for ln in markdown(_bench(summarize(VARIANTS, records, has_target=True))).splitlines()
+                    if ln.startswith("| fast"))
+    assert "| 6.0 (5.0–∞) |" in fast_row and "| 2/3 |" in fast_row
 
 
 def test_plots_are_pngs(tmp_path):

@@ -1,4 +1,4 @@
-"""One contract for every optimizer kerastricks ships (SM3, Adafactor, AGC around Adam).
+"""One contract for every optimizer kerastricks ships (SM3, Adafactor, AGC around Adam, Lookahead around AdamW).
 
 Each row: converges on a quadratic and on a small MNIST-1D model (trained with
 ``jit_compile=True``); ``get_config`` round-trip; ``.keras`` save/load with
@@ -26,6 +26,7 @@ from kerastricks.optimizers import (
     SM3,
     Adafactor,
     AdaptiveGradientClipping,
+    Lookahead,
 )
 
 #: name -> factory; every optimizer of the package (``source="kerastricks"`` in OPTIMIZERS) plus AGC.
@@ -35,6 +36,7 @@ FACTORIES = {
     "adafactor": lambda **kw: Adafactor(min_dim_size_to_factor=8, **kw),
     "sm3": lambda **kw: SM3(learning_rate=0.1, momentum=0.5, **kw),
     "agc_adam": lambda **kw: AGC(keras.optimizers.Adam(0.05, **kw), clipping=0.05, exclude=["^logits/"]),
+    "lookahead_adamw": lambda **kw: Lookahead(keras.optimizers.AdamW(0.05, **kw), sync_period=2),
 }
 NAMES = list(FACTORIES)
 

@@ -18,7 +18,8 @@ from kerastricks.techniques import TECHNIQUES
 from kerastricks.train import Trainer
 
 #: Recipe sections a technique needs besides the defaults (e.g. drw re-weights a long-tail loss).
-NEEDS = {"drw": {"loss": {"name": "ldam", "scale": 1.0}}}
+NEEDS = {"drw": {"loss": {"name": "ldam", "scale": 1.0}},
+         "snapshot_ensemble": {"schedule": {"name": "triangular", "step_size_epochs": 0.5}}}
 
 
 def recipe_with(name):

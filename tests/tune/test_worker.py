@@ -139,3 +139,16 @@ def test_two_objectives_give_a_pareto_front(tmp_path, fake):
     assert "## Pareto front" in (spec.out / "study.md").read_text()
     best = kio.read_json(spec.out / "tune.json")
     assert best["objectives"] == ["val_accuracy:max", "time_to_target_s:min"]
+
+
+def test_grid_covers_every_point_once(tmp_path, fake):
+    cmd, _ = fake
+    space = tmp_path / "grid.toml"
+    space.write_text(SPACE.replace("log = true", "step = 0.01").replace("0.001", "0.01").replace("0.1", "0.03"))
+    spec = _spec(tmp_path, str(space), sampler="grid", seed=0)
+    assert spec.trials == 3  # the grid's size
+    study, _ = prepare(spec)
+    assert work(spec, train_cmd=cmd, progress=lambda line: None) == 3
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert sorted(t.params["optimizer.learning_rate"] for t in trials) == pytest.approx([0.01, 0.02, 0.03])

@@ -172,6 +172,8 @@ def _cell(entry: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
     med, lo, hi = (entry[s].get(key) for s in ("median", "min", "max"))
     if med is None:
         return "not reached" if key in TO_TARGET and entry.get("n_ok") else "–"
+    if hi is None and key in TO_TARGET:  # a run that never reached the target: infinitely slow
+        return f"{format(med / scale, fmt)} ({format((lo or 0) / scale, fmt)}–∞)"
     med, lo, hi = med / scale, (lo or 0) / scale, (hi or 0) / scale
     if entry["n_ok"] <= 1 or lo == hi:
         return format(med, fmt)

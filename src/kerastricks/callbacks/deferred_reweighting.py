@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerastricks._backend import retrace
 from kerastricks.errors import check_arg
 
 
@@ -17,8 +18,11 @@ class DeferredReweighting(keras.callbacks.Callback):
     Before ``start_epoch`` (0-based) every class has weight 1; from it on, the
     loss of an example of class ``c`` is weighted by Cui et al.'s
     ``(1 - beta) / (1 - beta^n_c)``, normalized to sum to ``C``. The weights
-    live in the loss's non-trainable ``class_weights`` variable, so the switch
-    needs no recompiling. The weights depend only on the epoch, so a resumed
+    live in the loss's non-trainable ``class_weights`` variable: a TensorFlow
+    step reads it at run time, so the switch needs no recompiling there; on JAX
+    (where a variable outside the model's state is a constant of the jitted
+    step) and PyTorch the train function is traced anew when the weights
+    change, once per switch. The weights depend only on the epoch, so a resumed
     run (``initial_epoch > 0``) gets the right ones at its first epoch.
 
     Args:
@@ -64,7 +68,10 @@ class DeferredReweighting(keras.callbacks.Callback):
             weights = class_balanced_weights(loss.class_counts, self.beta)
         else:
             weights = np.ones(len(loss.class_counts))
+        before = np.asarray(keras.ops.convert_to_numpy(loss.class_weights))
         loss.set_class_weights(weights)
+        if keras.backend.backend() != "tensorflow" and not np.array_equal(before, np.float32(weights)):
+            retrace(self.model)
         self.active = active
 
     def get_config(self) -> dict[str, Any]:

@@ -15,10 +15,17 @@ import numpy as np
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if hasattr(value, "numpy"):
-        return np.asarray(value).item()
+    """A JSON value for ``value``: NumPy scalars and 0-d tensors of any backend become Python numbers."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "__array__") or hasattr(value, "numpy"):
+        try:
+            array = np.asarray(value)
+        except (TypeError, RuntimeError, ValueError):  # e.g. a torch tensor that requires grad
+            from keras import ops
+
+            array = np.asarray(ops.convert_to_numpy(value))
+        return array.item() if array.ndim == 0 else array.tolist()
     return value
 
 

@@ -8,11 +8,15 @@ TensorFlow "select ops" delegate.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
+import re
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +78,16 @@ def convert(model: Any, quantize: str = "none", representative: np.ndarray | Non
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "model.tflite")
         try:
-            model.export(path, format="litert", verbose=False, **options)
+            with _converter_logs_to(Path(tmp) / "converter.log"):
+                model.export(path, format="litert", verbose=False, **options)
         except Exception as exc:  # the converter's errors are long, multi-line and of many types
-            first = next((line.strip() for line in str(exc).splitlines() if "error" in line.lower()),
-                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            text = str(exc)
+            ops = sorted(set(re.findall(r"'?tf\.(\w+)'? op is neither", text)) |
+                         set(op.strip() for m in re.findall(r"(?:Custom|Flex) ops: ([\w, ]+)", text)
+                             for op in m.split(",")))
+            first = (f"TensorFlow ops with no LiteRT kernel: {', '.join(ops)}" if ops else
+                     next((line.strip() for line in text.splitlines() if "error" in line.lower()),
+                          text.splitlines()[0] if text else type(exc).__name__))
             layers = ", ".join(f"{layer.name} ({type(layer).__name__})" for layer in model.layers
                                if type(layer).__module__.split(".")[0] != "keras")
             raise ConfigError("the LiteRT converter cannot handle this model", key="model",
@@ -86,6 +96,21 @@ def convert(model: Any, quantize: str = "none", representative: np.ndarray | Non
                               received=shorten(f"{type(exc).__name__}: {first}", 240),
                               hint=f"backend {keras.backend.backend()}") from None
         return Path(path).read_bytes()
+
+
+@contextlib.contextmanager
+def _converter_logs_to(path: Path) -> Iterator[None]:
+    """Send what the converter's C++ code prints on file descriptor 2 (MLIR dumps, quantizer notices) to
+    ``path``: the command line's error stays one line. Python's own ``sys.stderr`` is untouched."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def gzip_size(data: bytes) -> int:

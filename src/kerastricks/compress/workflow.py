@@ -134,11 +134,14 @@ def compress_model(model: Any, dataset: Any, settings: CompressSettings, *, seed
     x_test, y_test = np.asarray(dataset.x_test, np.float32), np.asarray(dataset.y_test).reshape(-1)
     keras_pred = np.argmax(model.predict(x_test, batch_size=256, verbose=0), axis=-1)
     float_data = convert(model, "none")
-    data = convert(model, settings.quantize, calib) if settings.quantize != "none" else float_data
-    float_row, _ = measure_litert(float_data, x_test, y_test, repeats=latency_repeats)
-    row, pred = measure_litert(data, x_test, y_test, repeats=latency_repeats)
-    float_row["format"] = "litert float32"
-    row["format"] = f"litert {settings.quantize}" + (f" pruned {settings.prune_to:g}" if settings.prune_to else "")
+    float_row, pred = measure_litert(float_data, x_test, y_test, repeats=latency_repeats)
+    float_row["format"] = "litert float32" + (f" pruned {settings.prune_to:g}" if settings.prune_to else "")
+    data, row = float_data, dict(float_row)
+    if settings.quantize != "none":
+        data = convert(model, settings.quantize, calib)
+        row, pred = measure_litert(data, x_test, y_test, repeats=latency_repeats)
+        row["format"] = f"litert {settings.quantize}" + (f" pruned {settings.prune_to:g}" if settings.prune_to
+                                                          else "")
     report: dict[str, Any] = {
         "quantize": settings.quantize,
         "calibration": None if calib is None else len(calib),
@@ -184,8 +187,6 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     The run's recipe gives the data (same split and normalization as in training) and the runtime (threads,
     seed, determinism), on the TensorFlow backend whatever the run used (the converter needs it).
     """
-    import tensorflow as tf  # noqa: F401  (the converter's backend; fails early if absent)
-
     from kerastricks import io as kio
     from kerastricks.evaluate import check_run
     from kerastricks.rundir import MODEL_FILE
@@ -200,7 +201,10 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     with prepared(train, file=recipe.source):
         import keras
 
+        from kerastricks._components import register_all
         from kerastricks.build import load_recipe_dataset
+
+        register_all()  # Keras may have come in through TensorFlow's import, past the registration hook
 
         dataset = load_recipe_dataset(recipe)
         if settings.quantize == "int8":  # before loading and converting: one line, nothing written
@@ -220,6 +224,54 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     _write_bytes(out / TFLITE_FILE, data)
     kio.write_json(out / REPORT_FILE, report)
     return report
+
+
+#: Where a recipe's ``[export]`` writes, inside the run directory.
+EXPORT_DIR = "export"
+
+
+def export_settings_of(recipe: Any) -> CompressSettings:
+    table = recipe.export
+    return CompressSettings(quantize=table["quantize"], calibration=table.get("calibration"),
+                            prune_to=table.get("prune_to"),
+                            layers=tuple(table["layers"]) if table.get("layers") else None)
+
+
+def check_export(recipe: Any, dataset: Any, model: Any) -> None:
+    """The ``[export]`` checks that need the data and the model (the trainer runs them before training)."""
+    settings = export_settings_of(recipe)
+    if dataset.task != "classification":
+        raise ConfigError("export measures classification accuracy", file=recipe.source, key="export",
+                          expected="a classification dataset", received=dataset.task)
+    if settings.quantize == "int8":
+        try:
+            calibration_examples(dataset.x_train, settings.calibration, int(recipe.train.seed),
+                                 key="export.calibration")
+        except ConfigError as exc:
+            raise exc.with_context(file=recipe.source) from None
+    if settings.prune_to:
+        from kerastricks.pruning import select_layers, strip_pruning
+
+        try:
+            select_layers(strip_pruning(model), settings.layers, key="export.layers")
+        except ConfigError as exc:
+            raise exc.with_context(file=recipe.source) from None
+
+
+def export_after_training(model: Any, dataset: Any, recipe: Any, run_dir: Path) -> dict[str, Any]:
+    """``[export]``: write ``RUN_DIR/export/model.tflite`` and ``report.json``; return the summary that goes
+    into the run's report."""
+    from kerastricks import io as kio
+
+    settings = export_settings_of(recipe)
+    data, report = compress_model(model, dataset, settings, seed=int(recipe.train.seed))
+    out = Path(run_dir) / EXPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"run_dir": str(run_dir), "out": str(out), **report}
+    _write_bytes(out / TFLITE_FILE, data)
+    kio.write_json(out / REPORT_FILE, report)
+    return {"file": f"{EXPORT_DIR}/{TFLITE_FILE}", "quantize": settings.quantize,
+            **{k: report[k] for k in ("float", "compressed", "agreement", "ratios")}}
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -1,7 +1,7 @@
 """Optimizers: kerastricks's own, a wrapper for any optimizer, and the registry recipes use.
 
 - :class:`Adafactor` (factored second moments, sublinear state), :class:`SM3`;
-- :class:`AdaptiveGradientClipping` (``AGC``) wraps any optimizer;
+- :class:`AdaptiveGradientClipping` (``AGC``) and :class:`Lookahead` wrap any optimizer;
 - ``OPTIMIZERS`` / :func:`build_optimizer`: every Keras optimizer and ours by name
   (see :mod:`kerastricks.optimizers.registry`; importing it does not import Keras).
 
@@ -20,6 +20,7 @@ _EXPORTS = {
     "Adafactor": "kerastricks.optimizers.adafactor:Adafactor",
     "SM3": "kerastricks.optimizers.sm3:SM3",
     "AGC": "kerastricks.optimizers.agc:AGC",
+    "Lookahead": "kerastricks.optimizers.lookahead:Lookahead",
     "AdaptiveGradientClipping": "kerastricks.optimizers.agc:AdaptiveGradientClipping",
     "unitwise_clip": "kerastricks.optimizers.agc:unitwise_clip",
     "unitwise_norm": "kerastricks.optimizers.agc:unitwise_norm",

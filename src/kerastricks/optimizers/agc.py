@@ -111,7 +111,10 @@ class AdaptiveGradientClipping(keras.optimizers.Optimizer):
         eps: Floor of the parameter norm (> 0). Default 1e-3.
         exclude: Regular expressions matched (``re.search``) against variable
             paths (``"logits/kernel"``); matching variables are not clipped.
-            NFNets leave the final classifier unclipped.
+            NFNets leave the final classifier unclipped. The match is made
+            once, when the optimizer is built on its variables, and kept by
+            position: inside a compiled JAX step the variables are plain
+            arrays without paths.
         name: The optimizer's name.
 
     Example:
@@ -158,6 +161,8 @@ class AdaptiveGradientClipping(keras.optimizers.Optimizer):
         """Build the wrapped optimizer on ``var_list``."""
         self.inner_optimizer.build(var_list)
         super().build(var_list)
+        # Decided here, on real variables: a compiled JAX step hands stateless_apply plain arrays.
+        self._clip_mask = [self.is_clipped(v) for v in var_list]
 
     @property
     def variables(self) -> list:
@@ -193,12 +198,18 @@ class AdaptiveGradientClipping(keras.optimizers.Optimizer):
             return inner.dynamic_scale if inner.built else inner.initial_scale
         return inner.loss_scale_factor
 
+    def _clip_flags(self, variables: Sequence[Any]) -> list[bool]:
+        mask = getattr(self, "_clip_mask", None)
+        if mask is not None and len(mask) == len(variables):
+            return list(mask)
+        return [self.is_clipped(v) for v in variables]
+
     def clip_gradients(self, grads: Sequence[Any], variables: Sequence[Any]) -> list:
         """The gradients after AGC (``None`` stays ``None``; excluded variables pass through)."""
         scale = self._loss_scale()
         out = []
-        for g, v in zip(grads, variables):
-            if g is None or not self.is_clipped(v):
+        for g, v, clipped in zip(grads, variables, self._clip_flags(variables)):
+            if g is None or not clipped:
                 out.append(g)
             elif scale is None:
                 out.append(unitwise_clip(g, v, self.clipping, self.eps))

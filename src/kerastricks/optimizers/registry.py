@@ -8,15 +8,22 @@ signature (:func:`_spec`): the options of Keras's base optimizer
 (:data:`BASE_OPTIONS`: weight decay, clipping, EMA, gradient accumulation) plus
 the optimizer's own; ``tests/optimizers/test_optimizers.py`` checks every twin
 against the real signature, so the two cannot drift apart.
+
+``[optimizer]`` may also hold ``lookahead = {sync_period = 6, slow_step_size = 0.5}``
+(:data:`WRAPPERS`): the named optimizer is then wrapped in
+:class:`~kerastricks.optimizers.Lookahead`, whichever it is.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from kerastricks.registry import Registry
+from kerastricks.validation import PositiveInt
 
 OPTIMIZERS: Registry = Registry("optimizer")
 
@@ -106,16 +113,63 @@ for _name, (_target, _desc, _opts) in _ENTRIES.items():
 CONTEXT_ARGS = ("learning_rate",)
 
 
+def lookahead_settings(*, sync_period: PositiveInt = 6,
+                       slow_step_size: Annotated[float, Field(gt=0, le=1)] = 0.5) -> None:
+    """``optimizer.lookahead = {...}``: wrap the optimizer in :class:`~kerastricks.optimizers.Lookahead`.
+
+    Args:
+        sync_period: ``k``, optimizer steps between synchronizations with the slow weights (>= 1).
+        slow_step_size: ``alpha`` in (0, 1], the slow weights' step toward the fast ones.
+    """
+
+
+#: ``[optimizer]`` keys that wrap whichever optimizer is named (key -> its settings' signature).
+WRAPPERS: dict[str, Callable[..., None]] = {"lookahead": lookahead_settings}
+
+
+def split_wrapper_options(options: dict[str, Any], *, file: str | None = None,
+                          fill_defaults: bool = True) -> dict[str, Any]:
+    """Remove the wrapper keys (``lookahead``) from ``options`` (in place); return them validated."""
+    from kerastricks.errors import ConfigError
+    from kerastricks.validation import validate_options
+
+    out = {}
+    for key, settings in WRAPPERS.items():
+        if key not in options:
+            continue
+        table = options.pop(key)
+        if not isinstance(table, dict):
+            raise ConfigError(file=file, key=f"optimizer.{key}", expected="a table, e.g. {sync_period = 6}",
+                              received=table)
+        out[key] = validate_options(settings, table, section=f"optimizer.{key}", file=file,
+                                    fill_defaults=fill_defaults)
+    return out
+
+
 def validate_optimizer_options(name: str, options: dict[str, Any], *, file: str | None = None,
                                fill_defaults: bool = False) -> dict[str, Any]:
-    return OPTIMIZERS.validate(name, options, section="optimizer", file=file, fill_defaults=fill_defaults)[1]
+    options = dict(options)
+    wrappers = split_wrapper_options(options, file=file, fill_defaults=fill_defaults)
+    validated = OPTIMIZERS.validate(name, options, section="optimizer", file=file, fill_defaults=fill_defaults)[1]
+    return {**validated, **wrappers}
 
 
 def build_optimizer(name: str, options: dict[str, Any] | None = None, *, learning_rate: Any = None,
                     file: str | None = None, validated: bool = False) -> Any:
-    """Build the named optimizer; ``learning_rate`` (float or schedule) overrides the option."""
+    """Build the named optimizer; ``learning_rate`` (float or schedule) overrides the option.
+
+    ``options["lookahead"]`` (a table of :func:`lookahead_settings`) wraps the
+    built optimizer in :class:`~kerastricks.optimizers.Lookahead`.
+    """
     context = {} if learning_rate is None else {"learning_rate": learning_rate}
     opts = dict(options or {})
+    wrappers = split_wrapper_options(opts, file=file) if not validated else \
+        {k: opts.pop(k) for k in WRAPPERS if k in opts}
     if learning_rate is not None:
         opts.pop("learning_rate", None)
-    return OPTIMIZERS.build(name, opts, section="optimizer", file=file, context=context, validated=validated)
+    optimizer = OPTIMIZERS.build(name, opts, section="optimizer", file=file, context=context, validated=validated)
+    if wrappers.get("lookahead") is not None:
+        from kerastricks.optimizers.lookahead import Lookahead
+
+        optimizer = Lookahead(optimizer, **wrappers["lookahead"])
+    return optimizer

@@ -30,7 +30,8 @@ from kerastricks.errors import ConfigError
 from kerastricks.validation import Fraction, NonNegativeInt, PositiveInt, Seed, validate_options
 
 SECTIONS = ("data", "model", "optimizer", "schedule", "loss", "train", "techniques")
-TOP_LEVEL = ("name", "description") + SECTIONS + ("transfer",)
+# [transfer]: fine-tuning phases (kerastricks.transfer); [export]: LiteRT export after training (kerastricks.compress)
+TOP_LEVEL = ("name", "description") + SECTIONS + ("transfer", "export")
 
 
 # ---- the trainer's own settings, as signatures ----------------------------------
@@ -100,6 +101,9 @@ def train_settings(
     nan_lr_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     nan_retries: NonNegativeInt = 3,
     backend: Optional[Literal["tensorflow", "jax", "torch"]] = None,
+    distribute: Literal["none", "mirrored", "data_parallel"] = "none",
+    devices: Union[PositiveInt, Literal["all"]] = "all",
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none",
     ensemble: Annotated[int, Field(ge=1, le=100)] = 1,
     ensemble_method: Literal["mean", "vote", "logit_mean"] = "mean",
 ) -> None:
@@ -146,6 +150,16 @@ def train_settings(
         backend: Keras backend of the run (``"tensorflow"``, ``"jax"``,
             ``"torch"``); default: the ``KERAS_BACKEND`` environment variable,
             else TensorFlow. Applied before Keras is imported.
+        distribute: Data-parallel training: ``"mirrored"`` (TensorFlow's
+            ``MirroredStrategy``, one host), ``"data_parallel"`` (JAX,
+            ``keras.distribution.DataParallel``, one host or several processes:
+            ``kerastricks train --workers N``); ``batch_size`` is the global batch.
+            See docs/distributed.md.
+        devices: Devices per process under a distribution mode; ``"all"``: every
+            GPU, or one CPU device. On a CPU, N > 1 makes N logical devices.
+        lr_scaling: Multiply the learning rate by the number of replicas
+            (``"linear"``, Goyal et al. 2017, with ``schedule.warmup_epochs``) or
+            its square root (``"sqrt"``).
         ensemble: Members to train (``kerastricks train``): ``N > 1`` trains the
             recipe with seeds ``seed .. seed + N - 1``, each in its own process,
             then averages them into one model (:mod:`kerastricks.ensemble`).
@@ -245,6 +259,9 @@ class TrainSettings(_MappingView):
     nan_lr_factor: float = 0.1
     nan_retries: int = 3
     backend: Optional[str] = None
+    distribute: str = "none"
+    devices: Union[int, str] = "all"
+    lr_scaling: str = "none"
     ensemble: int = 1
     ensemble_method: str = "mean"
 
@@ -269,6 +286,7 @@ class Recipe:
     techniques: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
     transfer: dict[str, Any] = field(default_factory=dict)  # [transfer] (kerastricks.transfer.settings)
+    export: Optional[dict[str, Any]] = None  # [export], validated (kerastricks.compress.export_settings)
 
     # ---- views --------------------------------------------------------------
     @property
@@ -335,6 +353,7 @@ class Recipe:
                 "train": self.train.to_dict(),
                 "techniques": self.techniques,
                 **({"transfer": self.transfer} if self.transfer else {}),
+                "export": self.export,
             }
         )
 
@@ -466,8 +485,12 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
 
         check_model_choices(model, file=file)
     transfer = transfer_section(raw.get("transfer"), model, file)
-    optimizer = _component("optimizer", _check_table(raw.get("optimizer"), "optimizer", file), "adam",
-                           OPTIMIZERS, file)
+    from kerastricks.optimizers.registry import split_wrapper_options
+
+    optimizer_table = _check_table(raw.get("optimizer"), "optimizer", file)
+    optimizer_wrappers = split_wrapper_options(optimizer_table, file=file)  # lookahead = {...}
+    optimizer = _component("optimizer", optimizer_table, "adam", OPTIMIZERS, file)
+    optimizer.update(optimizer_wrappers)
     schedule = _component("schedule", _check_table(raw.get("schedule"), "schedule", file), "constant",
                           SCHEDULES, file, exclude=SCHEDULE_CONTEXT)
     loss = _component("loss", _check_table(raw.get("loss"), "loss", file), "auto", LOSSES, file,
@@ -503,6 +526,10 @@ def _recipe_from_dict(data: dict[str, Any], source: str | None) -> Recipe:
         source=source,
         transfer=transfer,
     )
+    if raw.get("export") is not None:
+        from kerastricks.compress.settings import check_export_section
+
+        recipe.export = check_export_section(raw["export"], recipe, file)
     _cross_checks(recipe)
     for technique in recipe.build_techniques():
         try:
@@ -556,6 +583,9 @@ def _cross_checks(recipe: Recipe) -> None:
                 received=f"optimizer '{opt['name']}' with {has}")
     if recipe.optimizer["name"] in NEEDS_POSITIVE_RATE:
         _check_rate_stays_positive(recipe, file)
+    from kerastricks.distribute.config import check_recipe as check_distribution
+
+    check_distribution(recipe)
     from kerastricks.transfer.settings import check_transfer
 
     check_transfer(recipe)

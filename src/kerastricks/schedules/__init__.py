@@ -40,8 +40,10 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 def learning_rate_at(schedule: Any, steps: Any) -> Any:
     """Evaluate a schedule (or a constant) at an array of steps, as numpy.
 
-    On the TensorFlow backend all steps are evaluated in one compiled call
-    (calling a Keras schedule eagerly costs milliseconds per step).
+    On TensorFlow and JAX all steps are evaluated in one compiled call
+    (calling a Keras schedule eagerly costs milliseconds per step there; on
+    JAX each eager call compiles its operations, 40 CPU-seconds for the 400
+    steps of a run's learning-rate plot).
     """
     import numpy as np
 
@@ -59,6 +61,15 @@ def learning_rate_at(schedule: Any, steps: Any) -> Any:
             values = evaluate(tf.constant(steps.reshape(-1), tf.float32)).numpy()
             return values.reshape(steps.shape).astype(np.float64)
         except (TypeError, ValueError):  # a schedule that cannot be traced: evaluate step by step
+            pass
+    if keras.backend.backend() == "jax" and steps.size:
+        import jax
+
+        try:
+            values = jax.jit(jax.vmap(lambda t: keras.ops.cast(schedule(t), "float32")))(
+                np.asarray(steps.reshape(-1), np.float32))
+            return np.asarray(values, np.float64).reshape(steps.shape)
+        except Exception:  # noqa: BLE001 - a schedule that cannot be traced: evaluate step by step
             pass
     return np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps.reshape(-1)]).reshape(
         steps.shape)

@@ -15,6 +15,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerastricks._backend import retrace
+
 _ANNEALS = ("cos", "linear")
 
 
@@ -140,12 +142,30 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class _CycledHyperparameter(keras.Variable):
-    """A scalar optimizer hyper-parameter held in a variable so a compiled step reads its current value.
+    """A scalar optimizer hyper-parameter computed from the optimizer's step counter.
+
+    Its value is ``fn(optimizer.iterations)``, evaluated wherever the variable is
+    read: inside a compiled step (TensorFlow graph, JAX ``jit`` with the
+    optimizer's state passed in, PyTorch) the counter is the step's own, so the
+    value follows training on every backend with nothing to assign or to carry
+    in the compiled state.
 
     Keras optimizers test ``momentum != 0`` in Python while tracing; the cycled
     momentum is always in (0, 1), so comparisons with the number 0 answer in
     Python instead of building a tensor.
     """
+
+    def __init__(self, fn: Any, optimizer: keras.optimizers.Optimizer, initial: float, name: str) -> None:
+        super().__init__(float(initial), dtype="float32", trainable=False, name=name)
+        self._fn = fn
+        self._optimizer = optimizer
+
+    @property
+    def value(self) -> Any:
+        return ops.cast(self._fn(self._optimizer.iterations), "float32")
+
+    def numpy(self) -> Any:
+        return ops.convert_to_numpy(self.value)
 
     def __ne__(self, other: object) -> Any:
         if isinstance(other, (int, float)) and other == 0:
@@ -165,13 +185,17 @@ class OneCycleMomentum(keras.callbacks.Callback):
 
     ``max_momentum`` at step 0, ``base_momentum`` at the learning-rate peak,
     ``max_momentum`` again at the last step, annealed like the rate. The value
-    is a function of ``optimizer.iterations`` alone, so a resumed run continues
-    where it stopped with no state to save. It is set before every call of the
-    train function: with ``steps_per_execution = k`` it changes every ``k`` steps.
+    is a function of ``optimizer.iterations`` alone, computed inside the compiled
+    step from the step's own counter, so it changes every step on every backend
+    (also with ``steps_per_execution > 1``) and a resumed run continues where it
+    stopped with no state to save.
 
     While training, the optimizer's attribute (``momentum`` for SGD/RMSprop,
-    ``beta_1`` for the Adam family) holds a variable; the original number is put
-    back when training ends, so the model saves as usual afterwards.
+    ``beta_1`` for the Adam family) holds a variable whose value is that
+    function; the original number is put back when training ends, so the model
+    saves as usual afterwards. The model's train function is traced anew at
+    both ends, so neither a function traced before (with the number baked in)
+    nor one traced during (reading the cycle) outlives its fit.
 
     Args:
         total_steps: Optimizer steps of the whole run, as given to :class:`OneCycle`.
@@ -200,6 +224,7 @@ class OneCycleMomentum(keras.callbacks.Callback):
         self._variable: keras.Variable | None = None
         self._original: Any = None
         self._attr: str | None = None
+        self._optimizer: Any = None
 
     def momentum_at(self, step: Any) -> Any:
         """The momentum used at optimizer step ``step``."""
@@ -220,29 +245,32 @@ class OneCycleMomentum(keras.callbacks.Callback):
             )
         return attr
 
+    @staticmethod
+    def _cycled_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """The optimizer that owns the momentum: wrappers (AGC, loss scaling) hand on to the one they wrap."""
+        while not hasattr(optimizer, "beta_1") and not hasattr(optimizer, "momentum") \
+                and hasattr(optimizer, "inner_optimizer"):
+            optimizer = optimizer.inner_optimizer
+        return optimizer
+
     def on_train_begin(self, logs: Any = None) -> None:
-        optimizer = self.model.optimizer
+        optimizer = self._cycled_optimizer(self.model.optimizer)
+        self._optimizer = optimizer
         self._attr = self._resolve_attribute(optimizer)
-        if not optimizer.built:  # building reads the attribute; it must still be a number then
-            optimizer.build(self.model.trainable_variables)
+        if not self.model.optimizer.built:  # building reads the attribute; it must still be a number then
+            self.model.optimizer.build(self.model.trainable_variables)
         self._original = getattr(optimizer, self._attr)
-        self._variable = _CycledHyperparameter(float(self._original), dtype="float32", trainable=False,
+        self._variable = _CycledHyperparameter(self.momentum_at, optimizer, float(self._original),
                                                name=f"one_cycle_{self._attr}")
-        # object.__setattr__: the variable is derived from `iterations`, so it is kept
-        # out of the optimizer's tracked variables (and out of checkpoints).
+        # object.__setattr__: the value is derived from `iterations`, so it is kept out of
+        # the optimizer's tracked variables (and out of checkpoints).
         object.__setattr__(optimizer, self._attr, self._variable)
-        self._update()
-
-    def _update(self) -> None:
-        step = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-        self._variable.assign(self.momentum_at(step))
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        self._update()
+        retrace(self.model)  # fit traced its step before this callback ran
 
     def on_train_end(self, logs: Any = None) -> None:
         if self._attr is not None:
-            object.__setattr__(self.model.optimizer, self._attr, self._original)
+            object.__setattr__(self._optimizer, self._attr, self._original)
+            retrace(self.model)  # a later fit must not read the cycle
         self._variable = None
 
 

@@ -15,11 +15,13 @@ from kerastricks.techniques import early_stopping as _early_stopping  # noqa: F4
 from kerastricks.techniques import ema as _ema  # noqa: F401
 from kerastricks.techniques import gradient_accumulation as _gradient_accumulation  # noqa: F401
 from kerastricks.techniques import l2 as _l2  # noqa: F401
-from kerastricks.techniques import prune as _prune  # noqa: F401
 from kerastricks.techniques import label_smoothing as _label_smoothing  # noqa: F401
+from kerastricks.techniques import prune as _prune  # noqa: F401
 from kerastricks.techniques import recompute as _recompute  # noqa: F401
 from kerastricks.techniques import reparameterize as _reparameterize  # noqa: F401
 from kerastricks.techniques import resampling as _resampling  # noqa: F401
+from kerastricks.techniques import snapshot_ensemble as _snapshot_ensemble  # noqa: F401
+from kerastricks.techniques import swa as _swa  # noqa: F401
 from kerastricks.techniques.base import PHASES, TECHNIQUES, Technique, TrainContext, register_technique
 
 

@@ -19,10 +19,11 @@ from kerastricks.techniques.base import Technique, TrainContext, register_techni
 class GradientCheckpointing(Technique):
     """Trade compute for activation memory (Chen et al. 2016, arXiv 1604.06174).
 
-    ``mode="segments"`` (works under ``model.fit`` on the TensorFlow backend)
-    sets the zoo model's ``recompute_every`` option: every ``every`` blocks
-    become one :class:`~kerastricks.models.recompute.Recompute` segment built
-    on ``tf.recompute_grad``. Models with this option: ``mlp``, ``cnn1d``,
+    ``mode="segments"`` (works under ``model.fit`` on TensorFlow, JAX and
+    PyTorch) sets the zoo model's ``recompute_every`` option: every ``every``
+    blocks become one :class:`~kerastricks.models.recompute.Recompute` segment,
+    run under ``keras.remat`` as a pure function (batch-norm statistics
+    updated once). Models with this option: ``mlp``, ``cnn1d``,
     ``resnet``.
 
     ``mode="keras"`` rebuilds the model under ``keras.RematScope(mode="full")``

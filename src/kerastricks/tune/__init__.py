@@ -19,9 +19,12 @@ storage, samplers and pruners).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -66,10 +69,11 @@ def run(spec: TuneSpec, *, progress: Callable[[str], None] = print) -> dict[str,
     deadline = time.time() + spec.timeout if spec.timeout is not None else None
     failed_workers: list[str] = []
     try:
-        if spec.workers == 1:
-            work(spec, index=0, deadline=deadline, progress=progress)
-        else:
-            failed_workers = _run_workers(spec, deadline)
+        with _sigterm_interrupts():
+            if spec.workers == 1:
+                work(spec, index=0, deadline=deadline, progress=progress)
+            else:
+                failed_workers = _run_workers(spec, deadline)
     except KeyboardInterrupt:
         write_outputs(spec, study)
         progress(f"interrupted; partial results in {spec.out}; the same command continues the study")
@@ -79,6 +83,23 @@ def run(spec: TuneSpec, *, progress: Callable[[str], None] = print) -> dict[str,
     summary["failed_workers"] = failed_workers
     summary["exit_code"] = 1 if failed_workers or not summary["best"] else 0
     return summary
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM stops a study as Ctrl-C does (running trials recorded as interrupted, outputs written)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_workers(spec: TuneSpec, deadline: float | None) -> list[str]:

@@ -159,7 +159,7 @@ def plots(spec: TuneSpec, study: Any, out: Path) -> list[str]:
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
             try:
                 ax = make()
-            except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. importances of constant values
+            except Exception:  # e.g. importances of values that never vary: a missing plot must not lose the study
                 continue
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         fig.set_size_inches(8, 5)

@@ -281,8 +281,21 @@ def make_sampler(spec: TuneSpec, index: int = 0) -> Any:
         if spec.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if spec.sampler == "grid":
-            return optuna.samplers.GridSampler(spec.grid, seed=seed)
+            return _grid_sampler()(spec.grid, seed=seed)
         return optuna.samplers.CmaEsSampler(seed=seed)
+
+
+def _grid_sampler() -> type:
+    import optuna
+
+    class Grid(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its ``Study.stop()`` once the grid is covered (that call works inside
+        ``Study.optimize`` only; here the workers stop by counting: ``--trials`` is at most the grid's size)."""
+
+        def after_trial(self, study, trial, state, values):
+            return None
+
+    return Grid
 
 
 def make_pruner(spec: TuneSpec) -> Any:
