@@ -14,8 +14,6 @@ import kerastricks  # noqa: F401  (registers what model.keras refers to)
 from kerastricks import io as kio
 from kerastricks.cli import main
 
-TIMING = {"train_time_s", "train_cpu_s", "epoch_time_s", "elapsed_s"}
-
 
 def save_source(path: Path, input_shape=(8, 8, 1)) -> Path:
     from kerastricks.models import build_model
@@ -66,7 +64,7 @@ def train(*args, kill_at=None):
 
 def rows(run):
     with (run / "metrics.csv").open() as fh:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
+        return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in csv.DictReader(fh)]  # no timings
 
 
 def test_two_phases_are_one_run_resumable_across_the_boundary(tmp_path):
