@@ -69,7 +69,7 @@ def learning_rate_at(schedule: Any, steps: Any) -> Any:
             values = jax.jit(jax.vmap(lambda t: keras.ops.cast(schedule(t), "float32")))(
                 np.asarray(steps.reshape(-1), np.float32))
             return np.asarray(values, np.float64).reshape(steps.shape)
-        except Exception:  # noqa: BLE001 - a schedule that cannot be traced: evaluate step by step
+        except Exception:  # a schedule that JAX cannot trace: evaluate step by step
             pass
     return np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps.reshape(-1)]).reshape(
         steps.shape)
