@@ -248,8 +248,20 @@ def _load(args) -> Any:
     return load_recipe(args.recipe, preset=args.preset, overrides=args.overrides)
 
 
-def _train(args) -> int:
+def resumed_recipe(args) -> Any:
+    """The recipe of the run ``--resume`` continues; refuses a recipe, preset, --set or --out beside it."""
     from kerastricks.errors import ConfigError
+
+    if args.recipe or args.preset or args.overrides or args.out:
+        raise ConfigError("--resume takes the recipe and directory of the run it continues",
+                          key="--resume", expected="no RECIPE, --preset, --set or --out",
+                          received="extra arguments")
+    from kerastricks.evaluate import check_resumable
+
+    return check_resumable(args.resume)
+
+
+def _train(args) -> int:
     from kerastricks.rundir import check_out_dir, check_runs_root
 
     verbose = 0 if args.quiet else "auto"
@@ -261,13 +273,7 @@ def _train(args) -> int:
         return run_workers(args)
     group = process_group(args)  # --coordinator/--num-processes/--process-id or KERAS_DISTRIBUTION_*
     if args.resume:
-        if args.recipe or args.preset or args.overrides or args.out:
-            raise ConfigError("--resume takes the recipe and directory of the run it continues",
-                              key="--resume", expected="no RECIPE, --preset, --set or --out",
-                              received="extra arguments")
-        from kerastricks.evaluate import check_resumable
-
-        recipe = check_resumable(args.resume)
+        recipe = resumed_recipe(args)
         group.check(recipe)
         _apply_backend(recipe)
         if recipe.train.ensemble > 1:

@@ -46,13 +46,9 @@ def run_workers(args: Any) -> int:
     workers = int(args.workers)
     created = None
     if args.resume:
-        if args.recipe or args.preset or args.overrides or args.out:
-            raise ConfigError("--resume takes the recipe and directory of the run it continues",
-                              key="--resume", expected="no RECIPE, --preset, --set or --out",
-                              received="extra arguments")
-        from kerastricks.evaluate import check_resumable
+        from kerastricks.cli import resumed_recipe
 
-        recipe = check_resumable(args.resume)
+        recipe = resumed_recipe(args)
         check_processes(recipe, workers)
         run_dir = Path(args.resume)
         child = ["--resume", str(run_dir)]

@@ -78,8 +78,31 @@ def _reduce_across_replicas(grads: list) -> tuple[list, int]:
     return out, ctx.num_replicas_in_sync
 
 
+class WrapsInnerOptimizer:
+    """What an optimizer that wraps ``self.inner_optimizer`` hands on to it: the step counter, the
+    learning rate, loss scaling and the final variable values (shared by AGC and Lookahead)."""
+
+    @property
+    def iterations(self) -> Any:
+        return self.inner_optimizer.iterations
+
+    @property
+    def learning_rate(self) -> Any:
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate: Any) -> None:
+        self.inner_optimizer.learning_rate = learning_rate
+
+    def scale_loss(self, loss: Any) -> Any:
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list: list) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+
 @keras.saving.register_keras_serializable(package="kerastricks")
-class AdaptiveGradientClipping(keras.optimizers.Optimizer):
+class AdaptiveGradientClipping(WrapsInnerOptimizer, keras.optimizers.Optimizer):
     """Wrap an optimizer so that every gradient is clipped unit-wise first (AGC).
 
     For each unit ``i`` (output unit, see :func:`unitwise_norm`) of a
@@ -167,24 +190,6 @@ class AdaptiveGradientClipping(keras.optimizers.Optimizer):
     @property
     def variables(self) -> list:
         return self.inner_optimizer.variables
-
-    @property
-    def iterations(self) -> Any:
-        return self.inner_optimizer.iterations
-
-    @property
-    def learning_rate(self) -> Any:
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate: Any) -> None:
-        self.inner_optimizer.learning_rate = learning_rate
-
-    def scale_loss(self, loss: Any) -> Any:
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list: list) -> None:
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     # ---- clipping -----------------------------------------------------------------
     def is_clipped(self, variable: Any) -> bool:

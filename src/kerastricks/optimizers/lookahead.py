@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerastricks.optimizers.agc import WrapsInnerOptimizer
+
 
 def lookahead_sync(fast: Any, slow: Any, slow_step_size: float, sync: Any) -> tuple[Any, Any]:
     """One Lookahead synchronization, applied where ``sync`` is true.
@@ -55,7 +57,7 @@ def assign_all(updates: list[tuple[Any, Any]]) -> None:
 
 
 @keras.saving.register_keras_serializable(package="kerastricks")
-class Lookahead(keras.optimizers.Optimizer):
+class Lookahead(WrapsInnerOptimizer, keras.optimizers.Optimizer):
     """Wrap an optimizer so that every ``k`` of its steps the weights step back toward slow weights.
 
     The wrapped ("inner") optimizer updates the ("fast") weights as usual. It
@@ -131,24 +133,6 @@ class Lookahead(keras.optimizers.Optimizer):
     def slow_weights(self) -> list:
         """The slow weights, in the order of the variables the optimizer was built on."""
         return list(self._slow)
-
-    @property
-    def iterations(self) -> Any:
-        return self.inner_optimizer.iterations
-
-    @property
-    def learning_rate(self) -> Any:
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate: Any) -> None:
-        self.inner_optimizer.learning_rate = learning_rate
-
-    def scale_loss(self, loss: Any) -> Any:
-        return self.inner_optimizer.scale_loss(loss)
-
-    def finalize_variable_values(self, var_list: list) -> None:
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     # ---- the update ------------------------------------------------------------------
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None) -> None:
