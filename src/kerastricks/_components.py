@@ -9,9 +9,10 @@ so it does not import Keras itself; instead:
 - otherwise a one-shot import hook runs :func:`register_all` right after Keras's
   own import finishes.
 
-Either way, ``import keras, kerastricks`` (in any order) is enough for
+Either way, ``import keras, kerastricks`` (in any order, Keras imported directly or through
+``import tensorflow``) is enough for
 ``keras.models.load_model`` to load a model that uses kerastricks layers,
-optimizers, schedules or losses. ``tests/test_package.py`` checks that every module
+optimizers, schedules or losses. ``tests/test_components.py`` checks that every module
 holding ``register_keras_serializable`` is listed here.
 """
 
@@ -73,12 +74,16 @@ def register_all() -> None:
 
 
 class _AfterKeras(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; wraps Keras's loader so :func:`register_all` runs after it."""
+    """Finds nothing itself; wraps Keras's loader so :func:`register_all` runs after it.
+
+    The finder stays in ``sys.meta_path`` until Keras's module has actually run: a look-up that loads nothing
+    (TensorFlow's import calls ``importlib.util.find_spec("keras")`` before importing it) gets a wrapped spec
+    too, and the import that follows finds the hook still in place.
+    """
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
@@ -87,6 +92,8 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
 
         def exec_module(module: Any) -> None:
             original(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             register_all()
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
