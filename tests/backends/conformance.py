@@ -323,6 +323,30 @@ def check_lr_find(_name):
             "checks": {"restored_max_diff": float(np.max(np.abs(np.array(before) - np.array(after))))}}
 
 
+def check_augment(name):
+    """``[data] augment``: the tf.data map runs TensorFlow ops on every backend, and a model trains on its stream."""
+    from kerastricks.data import build_augmentation, make_tf_dataset
+
+    rng = np.random.default_rng(0)
+    if name == "augment_images":
+        x, shape = rng.random((16, 6, 6, 1)).astype("float32"), (6, 6, 1)
+    else:  # mnist1d
+        x, shape = rng.normal(size=(16, 12)).astype("float32"), (12,)
+    y = rng.integers(0, 3, size=16).astype("int32")
+    ds = make_tf_dataset(x, y, batch_size=8, shuffle=False, seed=0, augment=build_augmentation(name.split("_")[1]))
+    first = next(iter(ds))[0].numpy()
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(inputs)))
+    set_weights(model)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=sce(), jit_compile=JIT)
+    history = model.fit(ds, epochs=2, verbose=0)
+    # the values compared across backends are the augmented inputs; the losses are not, since Keras's JAX and
+    # PyTorch trainers open one more iterator of the dataset than TensorFlow's (3 against 2 for two epochs,
+    # measured), and each iteration draws new augmentations
+    return {"values": [float(v) for v in first.ravel()[:64]],
+            "checks": {"changed": float(np.max(np.abs(first - x[:8]))), "loss": history.history["loss"]}}
+
+
 def combined_recipe(epochs=4):
     """AGC with the classifier excluded + one-cycle rate and momentum + LDAM with DRW: the learning curves."""
     from kerastricks.callbacks import DeferredReweighting
@@ -356,6 +380,8 @@ CHECKS = {
     "callback/time_to_target": check_time_to_target,
     "callback/resumable_state": check_resumable_state,
     "tool/lr_find": check_lr_find,
+    "data/augment_images": check_augment,
+    "data/augment_mnist1d": check_augment,
     "recipe/agc_one_cycle_drw": lambda _n: combined_recipe(),
 }
 

@@ -40,7 +40,7 @@ CURVE_TOLERANCE = 1e-4
 #: one-cycle momentum, DRW, recompute, lr_find, resumable state). The whole table (40 checks, about 130
 #: CPU-seconds on 2 cores, 70 of them JAX compiling) runs with KERASTRICKS_ALL_BACKEND_CHECKS=1.
 FAST = ("optimizer/adafactor", "optimizer/agc_adam", "schedule/one_cycle", "layer/extended_bn", "layer/recompute",
-        "loss/ldam", "callback/", "tool/", "recipe/")
+        "loss/ldam", "callback/", "tool/", "recipe/", "data/")
 ALL = os.environ.get("KERASTRICKS_ALL_BACKEND_CHECKS") == "1"
 
 
@@ -117,6 +117,9 @@ def test_properties_hold_on_every_backend(results, backend):
             assert r[name]["checks"]["reparameterize_max_diff"] <= 1e-4
     assert r["tool/lr_find"]["checks"]["restored_max_diff"] == 0.0
     assert r["callback/resumable_state"]["values"] == [0.25, 3]
+    for name in ("data/augment_images", "data/augment_mnist1d"):  # the augmentation ran and changed the inputs
+        assert "error" not in r[name] and r[name]["checks"]["changed"] > 1e-3, (name, r[name])
+        assert len(r[name]["checks"]["loss"]) == 2 and np.all(np.isfinite(r[name]["checks"]["loss"])), name
 
 
 def test_combined_recipe_same_learning_curves(results):

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from kerastricks.data import build_augmentation, make_tf_dataset
-from kerastricks.data.augment import augmentation_spec
+from kerastricks.data.augment import augmentation_spec, rotate_zoom
 from kerastricks.errors import ConfigError
 
 
@@ -104,3 +104,34 @@ def test_image_augmentation_is_a_function_of_the_seed_alone():
     np.testing.assert_allclose(contrasted.mean(axis=(0, 1)), x.mean(axis=(0, 1)), atol=1e-6)  # per-channel mean kept
     ratio = (contrasted - x.mean(axis=(0, 1))) / (x - x.mean(axis=(0, 1)))
     assert np.allclose(ratio, ratio.flat[0], atol=1e-4) and 0.5 <= ratio.flat[0] <= 1.5
+
+
+def bilinear(image, x, y):
+    """Numpy reference: bilinear sample of ``image[row, column, channel]`` at column ``x``, row ``y``."""
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    x1, y1 = min(x0 + 1, image.shape[1] - 1), min(y0 + 1, image.shape[0] - 1)
+    wx, wy = x - x0, y - y0
+    top = image[y0, x0] * (1 - wx) + image[y0, x1] * wx
+    bottom = image[y1, x0] * (1 - wx) + image[y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def test_rotate_zoom_is_bilinear_sampling_of_the_rotated_scaled_grid():
+    rng = np.random.default_rng(1)
+    image = rng.random((9, 11, 2)).astype("float32")
+    np.testing.assert_array_equal(rotate_zoom(image, 0.0, 1.0).numpy(), image)  # identity
+    square = image[:9, :9]
+    # a quarter turn lands on the grid: output (column x, row y) reads input (column 9-1-y, row x)
+    np.testing.assert_allclose(rotate_zoom(square, np.pi / 2, 1.0).numpy(), np.rot90(square, 1), atol=1e-5)
+    angle, scale = 0.4, 0.8
+    out = rotate_zoom(image, angle, scale).numpy()
+    cx, cy = (11 - 1) / 2, (9 - 1) / 2
+    inside = 0
+    for row in range(9):
+        for col in range(11):
+            x = cx + scale * (np.cos(angle) * (col - cx) - np.sin(angle) * (row - cy))
+            y = cy + scale * (np.sin(angle) * (col - cx) + np.cos(angle) * (row - cy))
+            if 0 <= x <= 10 and 0 <= y <= 8:  # inside: no reflection involved
+                inside += 1
+                np.testing.assert_allclose(out[row, col], bilinear(image, x, y), atol=1e-5)
+    assert inside > 60  # most of the 99 pixels were compared

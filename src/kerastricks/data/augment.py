@@ -119,13 +119,14 @@ def images(
 
     - flip: left-right with probability 1/2 (``tf.image.stateless_random_flip_left_right``);
     - rotation and zoom: one affine resampling about the centre
-      (``keras.ops.image.affine_transform``, bilinear, edges reflected) by an
+      (:func:`rotate_zoom`, bilinear, edges reflected) by an
       angle ``2*pi*U[-rotation, rotation]`` and a scale ``U[1 - zoom, 1 + zoom]``
       of the sampled area (> 1 zooms out);
     - contrast: ``(x - mean) * U[1 - contrast, 1 + contrast] + mean`` per channel
       (``tf.image.stateless_random_contrast``).
 
-    Each is left out when off (``False`` / 0).
+    Each is left out when off (``False`` / 0). Only TensorFlow ops, so the map
+    runs inside ``tf.data`` whichever Keras backend trains the model.
 
     Args:
         flip: Random horizontal flips. Default True.
@@ -138,8 +139,6 @@ def images(
     """
     import math
 
-    import keras
-
     def fn(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         squeeze = x.shape.rank == 2
         y = x[..., None] if squeeze else x
@@ -149,18 +148,35 @@ def images(
         if rotation > 0 or zoom > 0:
             angle = 2 * math.pi * tf.random.stateless_uniform([], angle_seed, -rotation, rotation)
             scale = tf.random.stateless_uniform([], zoom_seed, 1 - zoom, 1 + zoom)
-            height, width = tf.cast(tf.shape(y)[0], tf.float32), tf.cast(tf.shape(y)[1], tf.float32)
-            cx, cy = (width - 1) / 2, (height - 1) / 2
-            # output pixel (u, v) samples input c + scale * R(angle) ((u, v) - c)
-            a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
-            b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
-            transform = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, 0.0, 0.0])
-            y = keras.ops.image.affine_transform(y, transform, fill_mode="reflect", data_format="channels_last")
+            y = rotate_zoom(y, angle, scale)
         if contrast > 0:
             y = tf.image.stateless_random_contrast(y, 1 - contrast, 1 + contrast, contrast_seed)
         return y[..., 0] if squeeze else y
 
     return fn
+
+
+def rotate_zoom(image: tf.Tensor, angle: Any, scale: Any) -> tf.Tensor:
+    """Resample one image ``(height, width, channels)`` rotated by ``angle`` and scaled by ``scale`` about its centre.
+
+    Output pixel ``p = (column, row)`` takes the bilinear sample of the input at
+    ``c + scale * R(angle) (p - c)``, ``c`` the centre ``((width - 1) / 2, (height - 1) / 2)``; points outside
+    the image are reflected back in. TensorFlow's ``ImageProjectiveTransformV3`` op does the resampling (the op
+    Keras's ``ops.image.affine_transform`` calls on its TensorFlow backend), so it works inside ``tf.data`` on
+    every Keras backend: Keras's op would hand a graph tensor to JAX or PyTorch.
+    """
+    image = tf.convert_to_tensor(image)
+    angle = tf.cast(angle, tf.float32)
+    scale = tf.cast(scale, tf.float32)
+    height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
+    b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+    transform = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, 0.0, 0.0])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
+        fill_value=tf.constant(0.0, tf.float32), interpolation="BILINEAR", fill_mode="REFLECT")
+    return tf.ensure_shape(out[0], image.shape)
 
 
 def _none() -> None:
@@ -198,4 +214,4 @@ def build_augmentation(value: Any, *, file: str | None = None) -> Augment | None
     return AUGMENTATIONS.get(name).obj(**spec)
 
 
-__all__ = ["AUGMENTATIONS", "augmentation_spec", "build_augmentation", "images", "mnist1d"]
+__all__ = ["AUGMENTATIONS", "augmentation_spec", "build_augmentation", "images", "mnist1d", "rotate_zoom"]
