@@ -8,8 +8,6 @@ temp file of the n-th atomic write of that file to half and SIGKILLs the process
 import csv
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -65,15 +63,6 @@ TIMING = {"train_time_s", "train_cpu_s", "epoch_time_s", "elapsed_s"}
 KILL_POINTS = ("last.npz:1", "metrics.csv:1", "model.keras:1", "curves.png:1")
 
 
-def train(*args, kill_at=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop(kio.KILL_AT_ENV, None)
-    if kill_at is not None:
-        env[kio.KILL_AT_ENV] = kill_at
-    return subprocess.Popen([sys.executable, "-m", "kerastricks", "train", *args, "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-
-
 def finish(proc, timeout=300):
     _, err = proc.communicate(timeout=timeout)
     return proc.returncode, err
@@ -84,7 +73,7 @@ def temp_files(run):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, train):
     """``(uninterrupted, killed five times and resumed)`` run directories of :data:`RECIPE`."""
     root = tmp_path_factory.mktemp("resume")
     recipe = root / "recipe.toml"

@@ -18,8 +18,9 @@ import pytest
 pytest.importorskip("jax")
 pytest.importorskip("torch")
 
-TINY = ["--set", "train.epochs=1", "--set", "model.width=8", "--set", "train.plots=false",
-        "--set", "train.tensorboard=false", "--quiet"]
+# 256 training examples: a few steps per backend (the report's fields, not the accuracy, are under test)
+TINY = ["--set", "train.epochs=1", "--set", "model.width=8", "--set", "data.train_examples=256",
+        "--set", "train.plots=false", "--set", "train.tensorboard=false", "--quiet"]
 
 
 def _train(tmp_path, name, args, env):

@@ -1,9 +1,6 @@
 """`kerastricks train` on transfer recipes: one run across both phases, resumable bit-identically; bad input."""
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -11,7 +8,6 @@ import numpy as np
 import pytest
 
 import kerastricks  # noqa: F401  (registers what model.keras refers to)
-from kerastricks import io as kio
 from kerastricks.cli import main
 
 
@@ -53,21 +49,12 @@ plots = false
 """
 
 
-def train(*args, kill_at=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop(kio.KILL_AT_ENV, None)
-    if kill_at is not None:
-        env[kio.KILL_AT_ENV] = kill_at
-    return subprocess.Popen([sys.executable, "-m", "kerastricks", "train", *args, "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-
-
 def rows(run):
     with (run / "metrics.csv").open() as fh:
         return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in csv.DictReader(fh)]  # no timings
 
 
-def test_two_phases_are_one_run_resumable_across_the_boundary(tmp_path):
+def test_two_phases_are_one_run_resumable_across_the_boundary(tmp_path, train):
     """Adafactor inside AGC, per-group cosine rates, gradual unfreezing, BatchNorm switching to training mode:
     killed while writing the checkpoint of the phase boundary (epoch 2), resumed, bit-identical."""
     source = save_source(tmp_path / "a.keras")
