@@ -6,7 +6,7 @@ Adafactor stays ``keras_adafactor``). The classes are imported only when an
 optimizer is built. Each entry's schema is a Keras-free twin of the class
 signature (:func:`_spec`): the options of Keras's base optimizer
 (:data:`BASE_OPTIONS`: weight decay, clipping, EMA, gradient accumulation) plus
-the optimizer's own; ``tests/optimizers/test_optimizers.py`` checks every twin
+the optimizer's own; ``tests/optimizers/test_registry.py`` checks every twin
 against the real signature, so the two cannot drift apart.
 
 ``[optimizer]`` may also hold ``lookahead = {sync_period = 6, slow_step_size = 0.5}``
