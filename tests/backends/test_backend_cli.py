@@ -18,9 +18,8 @@ import pytest
 pytest.importorskip("jax")
 pytest.importorskip("torch")
 
-# 256 training examples: a few steps per backend (the report's fields, not the accuracy, are under test)
-TINY = ["--set", "train.epochs=1", "--set", "model.width=8", "--set", "data.train_examples=256",
-        "--set", "train.plots=false", "--set", "train.tensorboard=false", "--quiet"]
+TINY = ["--set", "train.epochs=1", "--set", "model.width=8", "--set", "train.plots=false",
+        "--set", "train.tensorboard=false", "--quiet"]
 
 
 def _train(tmp_path, name, args, env):
@@ -33,10 +32,12 @@ def _train(tmp_path, name, args, env):
 
 def test_train_on_jax_and_torch_reports_backend(tmp_path):
     runs = {
-        "torch": _train(tmp_path, "torch", ["--preset", "mnist1d", "--set", "model.depth=2"],
-                        {"KERAS_BACKEND": "torch"}),
+        # a few steps each (the report's fields, not the accuracy, are under test): 1024 examples are 8 steps
+        # of 128, the fewest the preset's one-cycle schedule (pct_start 0.25) takes with a step on each side
+        "torch": _train(tmp_path, "torch", ["--preset", "mnist1d", "--set", "model.depth=2",
+                                            "--set", "data.train_examples=1024"], {"KERAS_BACKEND": "torch"}),
         "jax": _train(tmp_path, "jax", ["--preset", "digits", "--set", "train.backend=jax",
-                                        "--set", "train.threads=1"], {}),
+                                        "--set", "train.threads=1", "--set", "data.train_examples=256"], {}),
     }
     reports = {}
     for backend, (out, proc) in runs.items():
