@@ -9,17 +9,18 @@ as full-integer int8. For every variant: test accuracy through the LiteRT interp
 ratio against the dense float32 LiteRT model of the same seed, and where the bytes of the pruned-80% int8 file
 go (:func:`kerastricks.compress.size_breakdown`).
 
-Latency: every LiteRT model of every seed is loaded in this one process and timed interleaved: each repetition
-times one pass over the same test examples (batch 1, one thread) for every model, in an order that rotates
-between repetitions; a model's ratio is its time over the dense float32 model's time of the same seed in the same
+Latency: every LiteRT model of every seed is loaded in this one process and timed interleaved: in each
+repetition, for every test example (batch 1, one thread), every model runs once, in an order that rotates from
+example to example; a repetition's time of a model is its median call (robust to a call pre-empted by the
+load of other processes); a model's ratio is its time over the dense float32 model's time of the same seed in the same
 repetition; medians over repetitions, then over seeds.
 
 Goals (issue 16): 80% sparsity within 0.5 points of dense; int8 within 0.5 points at gzip size <= 0.3x;
 pruned-80% + int8 at gzip size <= 0.1x.
 
-    python benchmarks/compression.py [--quick] [--seeds 3] [--epochs N] [--keep DIR] [--jobs 1] [--repeats 9]
+    python benchmarks/compression.py [--quick] [--seeds 3] [--epochs N] [--keep DIR] [--jobs 1] [--repeats 15]
 
-``--quick``: one seed, 3 epochs, 3 timing repetitions over 100 examples (the same measurement, far from
+``--quick``: one seed, 3 epochs, 5 timing repetitions over 100 examples (the same measurement, far from
 converged). Last line: JSON with the medians.
 """
 
@@ -71,7 +72,7 @@ def train(root: Path, name: str, seed: int, epochs: int | None, sparsity: float 
                  "--quiet")
 
 
-def export(run: Path, int8: bool, calibration: int | None) -> dict:
+def export(run: Path, int8: bool, calibration: int | None, sparse_encoding: bool = False) -> dict:
     """The run's model as float32 (and int8) LiteRT, measured as ``kerastricks compress`` measures it."""
     import keras
     import numpy as np
@@ -97,11 +98,38 @@ def export(run: Path, int8: bool, calibration: int | None) -> dict:
         row, _ = measure_litert(data, x_test, y_test, latency_examples=1, repeats=1)  # latency: below
         out[mode] = {"accuracy": row["accuracy"], "size_bytes": row["size_bytes"],
                      "size_gzip_bytes": row["size_gzip_bytes"], "data": data, "breakdown": size_breakdown(data)}
+    if sparse_encoding:
+        out["int8 sparse-encoded"] = sparse_encoded(model, modes["int8"], x_test, y_test)
     return out
 
 
+def sparse_encoded(model, calib, x_test, y_test) -> dict:
+    """The int8 file with the converter's own sparse tensor encoding (``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``:
+    sparse weights stored as values + indices, densified at load time): size, and accuracy if it runs."""
+    import tensorflow as tf
+
+    from kerastricks.compress import gzip_size
+    from kerastricks.compress.litert import converter_options
+    from kerastricks.compress.workflow import measure_litert
+
+    options = converter_options("int8", calib)
+    options["optimizations"] = [tf.lite.Optimize.DEFAULT, tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(f"{tmp}/model.tflite", format="litert", verbose=False, **options)
+        data = Path(f"{tmp}/model.tflite").read_bytes()
+    try:
+        accuracy = measure_litert(data, x_test, y_test, latency_examples=1, repeats=1)[0]["accuracy"]
+    except RuntimeError as exc:  # the interpreter may refuse a sparse tensor (XNNPACK)
+        accuracy = f"does not run: {str(exc).splitlines()[0][:80]}"
+    return {"accuracy": accuracy, "size_bytes": len(data), "size_gzip_bytes": gzip_size(data)}
+
+
 def time_interleaved(models: dict[tuple[int, str], bytes], x, repeats: int) -> dict[tuple[int, str], list[float]]:
-    """Per model, one batch-1 time (ms per example over ``x``) per repetition, all models interleaved."""
+    """Per model, one batch-1 time (ms, the median call over the rows of ``x``) per repetition.
+
+    Interleaved at the finest grain: for every example, every model runs once, in an order that rotates from
+    example to example (and reverses every other repetition), so a burst of load from other processes falls on
+    all models alike."""
     from kerastricks.compress import LiteRTModel
 
     runners = {key: LiteRTModel(data) for key, data in models.items()}
@@ -109,17 +137,18 @@ def time_interleaved(models: dict[tuple[int, str], bytes], x, repeats: int) -> d
         runner.run_one(x[0])
     keys = list(runners)
     times: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
+    clock = time.perf_counter
     for rep in range(repeats):
-        shift = rep % len(keys)
-        order = keys[shift:] + keys[:shift]
-        if rep % 2:
-            order = order[::-1]
-        for key in order:
-            run_one = runners[key].run_one
-            begin = time.perf_counter()
-            for row in x:
-                run_one(row)
-            times[key].append((time.perf_counter() - begin) / len(x) * 1e3)
+        calls: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
+        for i, row in enumerate(x):
+            shift = (i + rep) % len(keys)
+            order = keys[shift:] + keys[:shift]
+            for key in order[::-1] if rep % 2 else order:
+                begin = clock()
+                runners[key].run_one(row)
+                calls[key].append(clock() - begin)
+        for key in keys:  # the median call: a call the scheduler pre-empted (load) does not count
+            times[key].append(median(calls[key]) * 1e3)
     return times
 
 
@@ -131,13 +160,13 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=None, help="int8 calibration examples (default 1000)")
     parser.add_argument("--keep", help="keep the run directories here (finished runs found there are reused)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once")
-    parser.add_argument("--repeats", type=int, default=None, help="timing repetitions (default 9; --quick: 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing repetitions (default 15; --quick: 5)")
     parser.add_argument("--latency-examples", type=int, default=None, help="test examples per timing pass "
                                                                             "(default 200; --quick: 100)")
     args = parser.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
     epochs = args.epochs or (3 if args.quick else None)
-    repeats = args.repeats or (3 if args.quick else 9)
+    repeats = args.repeats or (5 if args.quick else 15)
     n_latency = args.latency_examples or (100 if args.quick else 200)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kt-compression-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -160,7 +189,8 @@ def main() -> None:
     for seed in range(seeds):
         for name, _ in variants:
             print(f"seed {seed}: exporting {name} ...", flush=True)
-            exports[seed, name] = export(root / f"{name}-seed{seed}", name in INT8_OF, args.calibration)
+            exports[seed, name] = export(root / f"{name}-seed{seed}", name in INT8_OF, args.calibration,
+                                         sparse_encoding=name == "pruned80")
             if x_latency is None:
                 x_latency = exports[seed, name]["x_test"][:n_latency]
 
@@ -224,6 +254,16 @@ def main() -> None:
         "baseline_gzip_bytes": base_gzip, "parts": breakdown["parts"],
         "weights_entropy_bytes": round(sum(w["entropy_bytes"] for w in weights)),
         "weights": [{k: w[k] for k in ("shape", "zeros", "bytes", "gzip_bytes", "entropy_bytes")} for w in weights]}
+    sparse = [exports[seed, "pruned80"]["int8 sparse-encoded"] for seed in range(seeds)]
+    ratios = [e["size_gzip_bytes"] / exports[seed, "dense"]["float32"]["size_gzip_bytes"]
+              for seed, e in enumerate(sparse)]
+    sparse_bytes = median([e["size_bytes"] for e in sparse])
+    print(f"pruned80 int8 with the converter's sparse encoding (EXPERIMENTAL_SPARSITY): {sparse_bytes:,.0f} bytes, "
+          f"gzip {median(ratios):.4f}x (plain: {result['pruned80_int8']['gzip_ratio']:.4f}x); accuracy per seed "
+          f"{[e['accuracy'] for e in sparse]}")
+    result["pruned80_int8_sparse_encoded"] = {"size_bytes": sparse_bytes,
+                                              "gzip_ratio": round(median(ratios), 4),
+                                              "accuracy_per_seed": [e["accuracy"] for e in sparse]}
     result["goals"] = {
         "pruned80_within_0.5_points": result["pruned80_float32"]["accuracy_points_vs_dense"] >= -0.5,
         "int8_within_0.5_points": result["dense_int8"]["accuracy_points_vs_dense"] >= -0.5,
