@@ -95,3 +95,31 @@ def test_bad_arguments_name_the_argument():
         PruneLowMagnitude(keras.layers.Dense(2), initial_sparsity=0.5, final_sparsity=0.2)
     with pytest.raises(ConfigError, match="layer"):
         PruneLowMagnitude(keras.layers.BatchNormalization())
+
+
+def test_two_four_structure_holds_through_training_and_save_load(tmp_path, mlp, data):
+    x, y = data()
+    model = prune_model(mlp(), ["hidden2"], structure="2:4", begin_step=2, end_step=10, frequency=4)
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    probe = ZerosAfterEveryStep()
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, callbacks=[probe], verbose=0)  # 24 steps
+    assert max(probe.violations) == 0.0
+    assert [z[0] for z in probe.zeros] == [0, 0] + [24 * 24 // 2] * 22  # all at begin_step: 2 of every 4
+    layer = model.get_layer("hidden2_pruned")
+    mask = layer.mask.numpy()
+    np.testing.assert_array_equal(mask.reshape(6, 4, 24).sum(axis=1), 2)  # groups of 4 consecutive inputs
+    assert layer.get_config()["structure"] == "2:4"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("hidden2_pruned").structure == "2:4"
+    np.testing.assert_array_equal(loaded.get_layer("hidden2_pruned").mask.numpy(), mask)
+
+
+def test_bad_structures_name_the_argument(mlp):
+    with pytest.raises(ConfigError) as info:
+        prune_model(mlp(), ["hidden"], structure="2:4")  # 6 inputs: not a multiple of 4
+    assert info.value.key == "structure" and "'hidden'" in info.value.line() and "(6, 24)" in info.value.line()
+    with pytest.raises(ConfigError, match="structure"):
+        PruneLowMagnitude(keras.layers.Dense(2), structure="4:2")
+    with pytest.raises(ConfigError, match="scope"):
+        PruneLowMagnitude(keras.layers.Dense(2), structure="2:4", scope="global")
