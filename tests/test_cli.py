@@ -165,16 +165,19 @@ def _fake_exit(calls):
 
 def test_run_flushes_runs_exit_handlers_and_exits_with_the_code(monkeypatch, capsys):
     import atexit
+    import logging
 
     import kerastricks.cli as cli
 
     calls, handlers = [], []
     monkeypatch.setattr(cli, "main", lambda: print("summary") or 3)
     monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: handlers.append(True))
+    # the real shutdown would close every logging handler of this (pytest worker) process, pytest's own too
+    monkeypatch.setattr(logging, "shutdown", lambda: handlers.append("logging"))
     monkeypatch.setattr(os, "_exit", _fake_exit(calls))
     with pytest.raises(_Exit):
         cli.run()
-    assert calls == [3] and handlers == [True]
+    assert calls == [3] and handlers == [True, "logging"]
     assert capsys.readouterr().out == "summary\n"
 
 
