@@ -15,7 +15,7 @@
     kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
                       [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
                       [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
-                      [--seed N] [--set KEY=VALUE ...] [--out DIR]
+                      [--startup-trials N] [--seed N] [--set KEY=VALUE ...] [--out DIR]
     kerastricks compress RUN_DIR [--prune-to S] [--quantize dynamic|float16|int8|none] [--calibration N] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad

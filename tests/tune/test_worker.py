@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial  # noqa: E402
 from kerastricks import io as kio  # noqa: E402
 from kerastricks.tune import prepare, resolve_tune  # noqa: E402
 from kerastricks.tune.outputs import write_outputs  # noqa: E402
+from kerastricks.tune.study import runtime_settings, spec_from_dir  # noqa: E402
 from kerastricks.tune.worker import REASON, counted, fail_stale, open_worker_study, work  # noqa: E402
 
 #: Stands in for `kerastricks train RECIPE --out DIR --quiet`: val_accuracy grows with the recipe's learning rate
@@ -183,6 +184,8 @@ def test_cmaes_models_the_space_after_its_startup_trials(tmp_path, fake, space_f
         assert 0.001 <= t.params["optimizer.learning_rate"] <= 0.1
     write_outputs(spec, study)
     assert "sampler: cmaes (2 startup trials)" in (spec.out / "study.md").read_text()
+    # `--workers K` hands the setting to each worker process through the study directory
+    assert spec_from_dir(spec.out, runtime_settings(spec)).sampler_text == "cmaes (2 startup trials)"
 
 
 @pytest.mark.parametrize("pruner", ["halving", "hyperband"])
