@@ -193,7 +193,9 @@ def test_halving_and_hyperband_prune_a_bad_trial(tmp_path, fake, monkeypatch, pr
     cmd, space = fake
     overrides = ["train.epochs=6"]  # Hyperband's max_resource: the recipe's epochs, as many as the fake reports
     good, bad = "0.5,0.6,0.7,0.8,0.85,0.9", "0.05,0.06,0.07,0.08,0.09,0.1"
-    monkeypatch.setenv("FAKE_SLEEP", "0.4")  # the run still trains when the worker reads its first epochs
+    # slow epochs: every run still trains when the worker reads its epochs, so the pruner sees each of them
+    # (the good trials' values are the rungs the bad ones are compared with)
+    monkeypatch.setenv("FAKE_SLEEP", "0.4")
 
     def run(trials, accs):
         monkeypatch.setenv("FAKE_ACCS", accs)

@@ -87,7 +87,7 @@ def train_ensemble(recipe: Any, out: str | Path | None = None, *, runs_root: str
     Raises:
         MemberFailed: a member's process failed (the line names its log).
     """
-    from kerastricks.bench.runner import last_line, _spawn
+    from kerastricks.bench.runner import _spawn, last_line
     from kerastricks.ensemble.runs import ensemble_runs
     from kerastricks.rundir import RECIPE_FILE, REPORT_FILE, claim_out_dir, make_run_dir
 
