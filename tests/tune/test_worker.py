@@ -89,6 +89,26 @@ def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypa
     assert "[4/4] trial 3 PRUNED" in lines[-1] and "pruned after epoch 2" in lines[-1]
 
 
+def test_a_run_that_ends_while_the_pruner_decides_counts_as_complete(tmp_path, fake, monkeypatch):
+    """The race: the pruner says stop, but the process has finished (exit 0, report written) before the stop."""
+    import kerastricks.tune.worker as worker
+
+    cmd, space = fake
+    spec = _spec(tmp_path, space, trials=4, seed=0)
+    study, _ = prepare(spec)
+    for lr in (0.01, 0.02, 0.03):
+        study.add_trial(create_trial(params={"optimizer.learning_rate": lr},
+                                     distributions={"optimizer.learning_rate": FloatDistribution(0.001, 0.1, log=True)},
+                                     values=[0.9], intermediate_values={e: 0.9 for e in range(1, 5)}))
+    monkeypatch.setenv("FAKE_ACCS", "0.1,0.2,0.3,0.4")
+    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    monkeypatch.setattr(worker, "_stop", lambda proc: proc.wait())  # the run wins the race
+    assert work(spec, train_cmd=cmd, progress=lambda line: None) == 1
+    trial = study.get_trials()[-1]
+    assert trial.state == TrialState.COMPLETE and trial.values == [0.4]
+    assert trial.user_attrs["test_accuracy"] == pytest.approx(0.39)
+
+
 def test_failed_run_is_recorded_with_its_reason_and_counted(tmp_path, fake, monkeypatch):
     cmd, space = fake
     spec = _spec(tmp_path, space, trials=1)

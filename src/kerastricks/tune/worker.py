@@ -244,6 +244,9 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
                             trial.report(value, step=int(row["epoch"]))
                             if code is None and trial.should_prune():
                                 _stop(proc)
+                                if proc.returncode == 0:  # it ended on its own meanwhile: a complete run
+                                    code = 0
+                                    break
                                 return finish(TrialState.PRUNED, f"pruned after epoch {int(row['epoch'])} "
                                                                  f"({objective.metric} {value:.4g})")
                 if code is not None:
