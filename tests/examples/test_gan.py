@@ -14,6 +14,7 @@ from kerastricks.examples.gan import (
     generator_loss,
     make_discriminator,
     make_generator,
+    nearest_neighbour_distance,
     passes,
 )
 
@@ -33,6 +34,14 @@ def samples_of(labels):
     x = np.zeros((len(labels), 40, 1), "float32")
     x[np.arange(len(labels)), labels, 0] = 1.0
     return x
+
+
+def test_nearest_neighbour_distance_against_numpy():
+    x = np.random.default_rng(0).normal(size=(30, 40, 1))
+    d = np.linalg.norm(x.reshape(30, 1, 40) - x.reshape(1, 30, 40), axis=-1)
+    np.fill_diagonal(d, np.inf)
+    assert nearest_neighbour_distance(x, batch_size=7) == pytest.approx(d.min(axis=1).mean(), rel=1e-9)
+    assert nearest_neighbour_distance(np.concatenate([x, x])) == pytest.approx(0.0, abs=1e-6)  # each has a copy
 
 
 def np_score(p):
@@ -57,9 +66,11 @@ def test_score_against_numpy_and_its_verdicts():
     # half the classes: entropy log 5 / log 10
     half = classifier_score(samples_of(np.arange(200) % 5), judge())
     assert half["class_entropy"] == pytest.approx(np.log(5) / np.log(10), abs=1e-6) and not passes(half)
-    # against a reference: at least half of the real data's score; the intended labels' accuracy
-    assert passes(good, reference={"score": 2 * good["score"] - 1e-9})
-    assert not passes(good, reference={"score": 2 * good["score"] + 1e-6})
+    # against a reference: at least half of the real data's score and nearest-neighbour distance
+    assert good["nn_distance"] == pytest.approx(0.0, abs=1e-6)  # every one-hot sample has 19 copies
+    assert passes(good, reference={"score": 2 * good["score"] - 1e-9, "nn_distance": 0.0})
+    assert not passes(good, reference={"score": 2 * good["score"] + 1e-6, "nn_distance": 0.0})
+    assert not passes(good, reference={"score": 1.0, "nn_distance": 0.1})  # copies: fails the distance
     labelled = classifier_score(samples_of(labels), judge(), labels=(labels + (labels == 0)) % 10)
     assert labelled["label_accuracy"] == pytest.approx(0.9)  # the 20 samples of class 0 labelled 1
 

@@ -3,21 +3,26 @@ score that fails for a collapsed generator.
 
 - :func:`make_generator`: latent vector (and, for a conditional GAN, a class label) -> ``(40, 1)`` sequence
   (Dense, two upsampling Conv1D blocks with BatchNorm, ``tanh`` output); :func:`make_discriminator`: strided
-  Conv1D blocks, every kernel under Keras's ``SpectralNormalization`` (Miyato et al. 2018), one logit; for a
-  conditional GAN a projection term ``<embed(y), features(x)>`` (Miyato & Koyama 2018).
+  Conv1D blocks, one logit, optionally every kernel under Keras's ``SpectralNormalization`` (Miyato et al.
+  2018); for a conditional GAN either a projection term ``<embed(y), features(x)>`` (Miyato & Koyama 2018) or
+  an auxiliary classifier (AC-GAN, Odena et al. 2017), by default a small BatchNorm CNN of its own.
 - :class:`GAN`: a ``keras.Model`` whose ``train_step`` takes one discriminator step and one generator step per
-  batch (hinge loss, or the non-saturating loss of Goodfellow et al. 2014), each with its own optimizer (held
-  together by :class:`GANOptimizer`): two time-scale learning rates (TTUR, Heusel et al. 2017: the
-  discriminator faster), each on a kerastricks :class:`~kerastricks.schedules.OneCycle` schedule
-  (:func:`compile_gan`). The step is written once per backend the way the Keras guides write custom steps:
-  ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` over a stateless forward pass returning the new
-  state on JAX, ``loss.backward()`` after ``zero_grad()`` on PyTorch; the losses are ``keras.ops``.
+  batch (hinge loss, or the non-saturating loss of Goodfellow et al. 2014; with an auxiliary classifier, plus
+  ``aux_weight`` times its cross-entropy: on real labels for the discriminator, on the drawn labels for the
+  generator), each with its own optimizer (held together by :class:`GANOptimizer`): two time-scale learning
+  rates (TTUR, Heusel et al. 2017: the discriminator faster), each on a kerastricks
+  :class:`~kerastricks.schedules.OneCycle` schedule (:func:`compile_gan`). The step is written once per
+  backend the way the Keras guides write custom steps: ``tf.GradientTape`` on TensorFlow,
+  ``jax.value_and_grad`` over a stateless forward pass returning the new state on JAX, ``loss.backward()``
+  after ``zero_grad()`` on PyTorch; the losses are ``keras.ops``.
 - :func:`classifier_score`: generated samples through a trained MNIST-1D classifier: the classifier score
   ``exp(E_x KL(p(y|x) || p(y)))`` (the Inception Score of Salimans et al. 2016 with an MNIST-1D classifier in
   place of Inception; 1 = one class or no confident class, 10 = ten equally used, confidently classified
-  classes), the class entropy ``H(p(y)) / log 10``, the mean confidence and the classes seen. :func:`passes`
-  requires all ten classes seen, a class entropy of at least 0.9, a mean confidence of at least 0.5 and, given
-  the real data's score, at least half of it: a collapsed generator (one class) fails the first, noise the last.
+  classes), the class entropy ``H(p(y)) / log 10``, the mean confidence, the classes seen and the
+  nearest-neighbour distance. :func:`passes` requires all ten classes seen, a class entropy of at least 0.9, a
+  mean confidence of at least 0.5 and, given the real data's scores, a classifier score of at least half of
+  theirs and a nearest-neighbour distance of at least a quarter: a collapsed generator (one class) fails the
+  first, the score and the distance, copies the distance, noise the confidence.
 
 Run it with ``python examples/gan_mnist1d.py``; the card is ``docs/techniques/gan.md``.
 """
@@ -39,6 +44,9 @@ LOSSES = ("hinge", "nonsaturating")
 MIN_CLASS_ENTROPY = 0.9
 MIN_CONFIDENCE = 0.5
 MIN_SCORE_FRACTION = 0.5  # of the real data's classifier score
+#: Of the real data's nearest-neighbour distance: a check for copies (0), not for realism. Generated
+#: sequences are smoother than real ones (they lack the data's i.i.d. noise), so their distance is lower.
+MIN_NN_FRACTION = 0.25
 
 
 def make_generator(latent_dim: int = LATENT_DIM, width: int = 64, num_classes: int | None = None) -> keras.Model:
@@ -66,16 +74,23 @@ def make_generator(latent_dim: int = LATENT_DIM, width: int = 64, num_classes: i
     return keras.Model(inputs, x, name="generator")
 
 
-def make_discriminator(width: int = 64, num_classes: int | None = None, spectral_norm: bool = True,
+def make_discriminator(width: int = 64, num_classes: int | None = None, spectral_norm: bool = False,
                        conditioning: str = "projection", depth: int = 3, strides: int = 2,
-                       head: str = "flatten", norm: str | None = None) -> keras.Model:
-    """``x (40, 1) [, y] -> logit``: Conv1D blocks, every kernel spectrally normalized.
+                       head: str = "flatten", norm: str | None = None, aux_tower: str = "separate") -> keras.Model:
+    """``x (40, 1) [, y] -> logit``: ``depth`` Conv1D blocks (``width // 2``, then ``width`` filters, kernel 5,
+    ``strides``, LeakyReLU 0.2, optional ``norm``: ``"layer"`` or ``"batch"``), flattened (``head="flatten"``)
+    or averaged (``"gap"``), one logit.
 
     With ``num_classes`` and ``conditioning="projection"``, the logit gains the projection term
     ``<embed(y), phi(x)>`` (Miyato & Koyama 2018); with ``conditioning="auxiliary"`` the model takes ``x`` alone
-    and returns ``[logit, class_logits]``: an auxiliary classifier head (AC-GAN, Odena et al. 2017).
-    ``spectral_norm=False`` leaves the kernels free.
+    and returns ``[logit, class_logits]`` (AC-GAN, Odena et al. 2017): from a classifier of its own
+    (``aux_tower="separate"``: three full-length Conv1D + BatchNorm + ReLU blocks, average pooling, as the
+    project's MNIST-1D CNN, which learns the classes in a few epochs) or from a head on the shared features
+    (``"shared"``). ``spectral_norm=True`` wraps every kernel of the adversarial part in Keras's
+    ``SpectralNormalization``; see the card for why it is off by default here.
     """
+    if aux_tower not in ("separate", "shared"):
+        raise ValueError(f"Argument `aux_tower` must be 'separate' or 'shared'. Received: aux_tower={aux_tower!r}")
     if conditioning not in ("projection", "auxiliary"):
         raise ValueError("Argument `conditioning` must be 'projection' or 'auxiliary'. "
                          f"Received: conditioning={conditioning!r}")
@@ -96,7 +111,15 @@ def make_discriminator(width: int = 64, num_classes: int | None = None, spectral
     logit = sn(layers.Dense(1))(features)
     inputs: Any = x_in
     if num_classes and conditioning == "auxiliary":
-        classes = sn(layers.Dense(int(num_classes), name="classes"))(features)
+        if aux_tower == "separate":  # a classifier of its own: full-length Conv1D + BatchNorm blocks
+            c = x_in
+            for _ in range(3):
+                c = layers.Conv1D(32, 5, padding="same", use_bias=False)(c)
+                c = layers.BatchNormalization()(c)
+                c = layers.ReLU()(c)
+            classes = layers.Dense(int(num_classes), name="classes")(layers.GlobalAveragePooling1D()(c))
+        else:
+            classes = sn(layers.Dense(int(num_classes), name="classes"))(features)
         return keras.Model(x_in, [layers.Activation("linear", dtype="float32")(logit),
                                   layers.Activation("linear", dtype="float32")(classes)], name="discriminator")
     if num_classes:
@@ -164,6 +187,7 @@ class GANOptimizer(keras.optimizers.Optimizer):
             self.discriminator_optimizer.build(discriminator_variables)
         if not self.generator_optimizer.built:
             self.generator_optimizer.build(generator_variables)
+        self._players = (list(discriminator_variables), list(generator_variables))
         self.built = True
 
     def build(self, var_list: list) -> None:
@@ -190,7 +214,11 @@ class GANOptimizer(keras.optimizers.Optimizer):
         raise NotImplementedError("GANOptimizer applies nothing itself: use its players' optimizers.")
 
     def finalize_variable_values(self, var_list: list) -> None:
-        """Nothing to finalize here (the players' optimizers keep their own EMA, if any)."""
+        """At the end of ``fit``, each player's optimizer finalizes its own variables (an optimizer with
+        ``use_ema=True`` puts the moving average into its player's weights)."""
+        discriminator_variables, generator_variables = getattr(self, "_players", ([], []))
+        self.discriminator_optimizer.finalize_variable_values(discriminator_variables)
+        self.generator_optimizer.finalize_variable_values(generator_variables)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name,
@@ -211,7 +239,10 @@ class GAN(keras.Model):
 
     Each batch: a discriminator step on :func:`discriminator_loss` (the generated batch's gradient stopped),
     then a generator step on :func:`generator_loss` with a fresh latent draw, each player with its own
-    optimizer (:meth:`compile`). ``call(z)`` (``call([z, labels])`` when conditional) generates;
+    optimizer (:meth:`compile`). A discriminator with two outputs ``[logit, class_logits]`` (an auxiliary
+    classifier, AC-GAN) adds ``aux_weight`` times the class cross-entropy: of the real samples and their
+    labels to the discriminator's loss, of the generated samples and the labels they were drawn for to the
+    generator's. ``call(z)`` (``call([z, labels])`` when conditional) generates;
     ``data_scale`` maps samples back to the data's range (the generator works in ``[-1, 1]``). A conditional
     GAN (``num_classes``) trains on ``(x, y)`` and conditions both players on ``y``.
 
@@ -229,11 +260,12 @@ class GAN(keras.Model):
         seed: Seed of the latent draws.
         loss: ``"hinge"`` (default) or ``"nonsaturating"``.
         num_classes: Classes of a conditional GAN (None: unconditional).
+        aux_weight: Weight of the auxiliary classifier's cross-entropy (AC-GAN discriminators only).
     """
 
     def __init__(self, generator: Any = None, discriminator: Any = None, latent_dim: int = LATENT_DIM,
                  data_scale: float = 1.0, label_smoothing: float = 0.0, seed: int = 0, loss: str = "hinge",
-                 num_classes: int | None = None, aux_weight: float = 1.0, **kwargs: Any) -> None:
+                 num_classes: int | None = None, aux_weight: float = 10.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if int(latent_dim) < 1:
             raise ValueError(f"Argument `latent_dim` must be >= 1. Received: latent_dim={latent_dim!r}")
@@ -444,13 +476,25 @@ class GAN(keras.Model):
         return logs, new_state
 
     # ---- sampling and serialization ---------------------------------------------------------------
-    def generate(self, n: int, seed: int = 0, batch_size: int = 500, labels: Any = None) -> np.ndarray:
+    def generate(self, n: int, seed: int = 0, batch_size: int = 500, labels: Any = None,
+                 truncation: float | None = None) -> np.ndarray:
         """``n`` samples in the data's range, from latent draws fixed by ``seed``.
 
         A conditional GAN draws ``labels`` (default: ``0, 1, ..., num_classes - 1`` repeated, as even as ``n``
-        allows); :meth:`labels_for` gives that default.
+        allows); :meth:`labels_for` gives that default. ``truncation`` (> 0): the truncation trick of Brock et
+        al. 2018 (BigGAN): latent entries beyond ``±truncation`` are drawn again, trading variety for typical
+        samples.
         """
-        z = np.random.default_rng(seed).normal(size=(n, self.latent_dim)).astype("float32")
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(n, self.latent_dim))
+        if truncation is not None:
+            if not truncation > 0:
+                raise ValueError(f"Argument `truncation` must be > 0. Received: truncation={truncation!r}")
+            outside = np.abs(z) > truncation
+            while outside.any():
+                z[outside] = rng.normal(size=int(outside.sum()))
+                outside = np.abs(z) > truncation
+        z = z.astype("float32")
         if self.num_classes is not None:
             labels = self.labels_for(n) if labels is None else np.asarray(labels, "int32")
         out = []
@@ -472,24 +516,27 @@ class GAN(keras.Model):
                 "num_classes": self.num_classes, "aux_weight": self.aux_weight}
 
 
-def ttur_optimizers(d_rate: float = 4e-4, g_rate: float = 1e-4, total_steps: int | None = None,
-                    beta_1: float = 0.0, beta_2: float = 0.9) -> tuple:
-    """Adam for each player, the discriminator's rate 4x the generator's (TTUR, Heusel et al. 2017).
+def ttur_optimizers(d_rate: float = 2e-3, g_rate: float = 1e-3, total_steps: int | None = None,
+                    beta_1: float = 0.0, beta_2: float = 0.9, g_ema: float | None = None) -> tuple:
+    """Adam for each player, the discriminator faster (TTUR, Heusel et al. 2017).
 
     ``beta_1 = 0``, ``beta_2 = 0.9``: the setting of the spectral-normalization GANs (Miyato et al. 2018).
     With ``total_steps``, each rate follows a kerastricks :class:`~kerastricks.schedules.OneCycle` schedule
-    peaking at it; otherwise the rates are constant.
+    peaking at it; otherwise the rates are constant. ``g_ema``: the generator's optimizer keeps an exponential
+    moving average of the generator's weights with this momentum (Keras's ``use_ema``) and puts it into the
+    generator at the end of ``fit`` (Yazici et al. 2019).
     """
     from kerastricks.schedules import OneCycle
 
     def rate(peak: float) -> Any:
         return OneCycle(peak, int(total_steps), pct_start=0.1) if total_steps else peak
 
+    ema = {"use_ema": True, "ema_momentum": float(g_ema)} if g_ema else {}
     return (keras.optimizers.Adam(rate(d_rate), beta_1=beta_1, beta_2=beta_2),
-            keras.optimizers.Adam(rate(g_rate), beta_1=beta_1, beta_2=beta_2))
+            keras.optimizers.Adam(rate(g_rate), beta_1=beta_1, beta_2=beta_2, **ema))
 
 
-def compile_gan(gan: GAN, total_steps: int, d_rate: float = 4e-4, g_rate: float = 1e-4, **kwargs: Any) -> GAN:
+def compile_gan(gan: GAN, total_steps: int, d_rate: float = 2e-3, g_rate: float = 1e-3, **kwargs: Any) -> GAN:
     """Compile ``gan`` with TTUR Adam optimizers on one-cycle schedules over ``total_steps``."""
     d_opt, g_opt = ttur_optimizers(d_rate, g_rate, total_steps, **kwargs)
     gan.compile(d_optimizer=d_opt, g_optimizer=g_opt)
@@ -510,7 +557,8 @@ def classifier_score(samples: np.ndarray, classifier: keras.Model, num_classes: 
     Returns:
         ``score`` = ``exp(mean_x KL(p(y|x) || p(y)))`` in ``[1, num_classes]``; ``class_entropy`` =
         ``H(p(y)) / log(num_classes)`` in ``[0, 1]`` (1: every class equally often); ``mean_confidence`` =
-        mean of ``max_y p(y|x)``; ``classes_seen`` = classes that are the arg-max of at least 1% of samples.
+        mean of ``max_y p(y|x)``; ``classes_seen`` = classes that are the arg-max of at least 1% of samples;
+        ``nn_distance`` = :func:`nearest_neighbour_distance` (no classifier involved).
     """
     from kerastricks.ensemble.runs import predict
     from kerastricks.evaluation import softmax
@@ -526,23 +574,41 @@ def classifier_score(samples: np.ndarray, classifier: keras.Model, num_classes: 
         "mean_confidence": float(p.max(axis=1).mean()),
         "classes_seen": int(np.sum(counts >= 0.01 * len(p))),
     }
+    out["nn_distance"] = nearest_neighbour_distance(samples)
     if labels is not None:
         out["label_accuracy"] = float(np.mean(p.argmax(axis=1) == np.asarray(labels).reshape(-1)))
     return out
 
 
+def nearest_neighbour_distance(samples: np.ndarray, batch_size: int = 500) -> float:
+    """Mean over samples of the Euclidean distance to the nearest *other* sample: 0 when every sample has a
+    copy (a generator collapsed to a few outputs, even one per class), comparable to the real data's
+    otherwise. Compare it to the real data's value for the same number of samples."""
+    x = np.asarray(samples, dtype="float64").reshape(len(samples), -1)
+    sq = np.sum(x * x, axis=1)
+    nearest = []
+    for i in range(0, len(x), batch_size):
+        d2 = sq[i:i + batch_size, None] + sq[None, :] - 2.0 * x[i:i + batch_size] @ x.T
+        d2[np.arange(len(d2)), np.arange(i, i + len(d2))] = np.inf  # not the sample itself
+        nearest.append(np.sqrt(np.maximum(d2.min(axis=1), 0.0)))
+    return float(np.concatenate(nearest).mean())
+
+
 def passes(score: dict[str, float], num_classes: int = 10, reference: dict[str, float] | None = None) -> bool:
     """True when every class is the classifier's pick for at least 1% of the samples, the picks are spread
     (class entropy >= 0.9), the samples look like digits to it (mean confidence >= 0.5) and, given the real
-    data's score as ``reference``, the classifier score is at least half of the real data's. A collapsed
-    generator fails the first (one class seen, whatever the classifier's uncertainty about that one sample)
-    and the last (score 1), noise the confidence."""
+    data's scores as ``reference``, the classifier score is at least half of the real data's and the
+    nearest-neighbour distance at least a quarter of it. A collapsed generator fails the first (one class
+    seen, whatever the classifier's uncertainty about that one sample), the score (1) and the distance (0);
+    one sample per class repeated fails the distance; noise fails the confidence."""
     ok = (score["classes_seen"] == num_classes and score["class_entropy"] >= MIN_CLASS_ENTROPY
           and score["mean_confidence"] >= MIN_CONFIDENCE)
     if reference is not None:
         ok = ok and score["score"] >= MIN_SCORE_FRACTION * reference["score"]
+        if "nn_distance" in score and "nn_distance" in reference:
+            ok = ok and score["nn_distance"] >= MIN_NN_FRACTION * reference["nn_distance"]
     return bool(ok)
 
 
 __all__ = ["GAN", "GANOptimizer", "classifier_score", "compile_gan", "discriminator_loss", "generator_loss",
-           "make_discriminator", "make_generator", "passes", "ttur_optimizers"]
+           "make_discriminator", "make_generator", "nearest_neighbour_distance", "passes", "ttur_optimizers"]
