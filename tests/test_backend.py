@@ -41,3 +41,21 @@ def test_backend_is_tensorflow():
     import kerastricks  # noqa: F401
 
     assert keras.backend.backend() == "tensorflow"
+
+
+def test_cli_keras_import_skips_sklearn_but_leaves_it_importable():
+    code = ("import sys; from kerastricks._backend import import_keras_for_cli; import_keras_for_cli(); "
+            "print('keras' in sys.modules, 'sklearn' in sys.modules); "
+            "from sklearn.datasets import load_digits; print(load_digits().data.shape[1]); "
+            "import keras.src.wrappers.utils as u; print(u.sklearn is None)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "64", "True"]
+
+
+def test_cli_keras_import_leaves_an_imported_keras_or_sklearn_alone():
+    code = ("import sys, sklearn; from kerastricks._backend import import_keras_for_cli; import_keras_for_cli(); "
+            "import keras.src.wrappers.utils as u; print(u.sklearn is sys.modules['sklearn'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"]

@@ -149,3 +149,59 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
     assert "train.epochs" in err
+
+
+class _Exit(Exception):
+    pass
+
+
+def _fake_exit(calls):
+    def exit_(code):
+        calls.append(code)
+        raise _Exit
+
+    return exit_
+
+
+def test_run_flushes_runs_exit_handlers_and_exits_with_the_code(monkeypatch, capsys):
+    import atexit
+
+    import kerastricks.cli as cli
+
+    calls, handlers = [], []
+    monkeypatch.setattr(cli, "main", lambda: print("summary") or 3)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: handlers.append(True))
+    monkeypatch.setattr(os, "_exit", _fake_exit(calls))
+    with pytest.raises(_Exit):
+        cli.run()
+    assert calls == [3] and handlers == [True]
+    assert capsys.readouterr().out == "summary\n"
+
+
+def test_run_waits_for_a_running_thread(monkeypatch):
+    import threading
+
+    import kerastricks.cli as cli
+
+    calls, release = [], threading.Event()
+    worker = threading.Thread(target=release.wait, daemon=False)
+    worker.start()
+    try:
+        monkeypatch.setattr(cli, "main", lambda: 0)
+        monkeypatch.setattr(os, "_exit", _fake_exit(calls))
+        with pytest.raises(SystemExit) as exc:
+            cli.run()
+        assert exc.value.code == 0 and calls == []
+    finally:
+        release.set()
+        worker.join()
+
+
+def test_module_entry_point_prints_and_exits_with_the_commands_code(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kerastricks", "show", "--preset", "digits"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "[train]" in proc.stdout  # the whole resolved recipe reached the pipe before the quick exit
+    bad = subprocess.run([sys.executable, "-m", "kerastricks", "train", "--set", "train.epochs=0",
+                          "--runs-root", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

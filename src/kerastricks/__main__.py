@@ -1,5 +1,3 @@
-import sys
+from kerastricks.cli import run
 
-from kerastricks.cli import main
-
-sys.exit(main())
+run()

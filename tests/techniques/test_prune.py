@@ -70,6 +70,8 @@ def test_killed_and_resumed_run_is_bit_identical_with_exact_zeros(tmp_path, monk
     ({"begin_step": 3}, "techniques.prune.begin_step", "one place only"),
     ({"final_sparsity": 1.0}, "techniques.prune.final_sparsity", "< 1"),
     ({"initial_sparsity": 0.5, "final_sparsity": 0.4}, "techniques.prune.final_sparsity", "initial_sparsity"),
+    ({"structure": "4:2"}, "techniques.prune.structure", "0 < N < M"),
+    ({"structure": "2:4", "scope": "global"}, "techniques.prune.scope", "'layer' with structure"),
 ])
 def test_recipe_errors_name_the_key(options, key, match):
     with pytest.raises(ConfigError, match=match) as info:

@@ -115,10 +115,12 @@ def compress_model(model: Any, dataset: Any, settings: CompressSettings, *, seed
 
     Returns:
         The compressed flatbuffer and the report (``float``, ``compressed``, ``keras``, ``agreement``,
-        ``ratios``, ``sparsity``, ``keras_int8``).
+        ``ratios``, ``sparsity``, ``keras_int8``, ``size_breakdown``: where the compressed file's bytes go, see
+        :func:`kerastricks.compress.size_breakdown`).
     """
     import keras
 
+    from kerastricks.compress.breakdown import size_breakdown
     from kerastricks.compress.litert import convert
     from kerastricks.pruning import prune_weights, sparsity_summary, strip_pruning
 
@@ -159,6 +161,7 @@ def compress_model(model: Any, dataset: Any, settings: CompressSettings, *, seed
         "test_examples": len(x_test),
     }
     report["keras_int8"] = _keras_int8(model, x_test, y_test, keras)
+    report["size_breakdown"] = size_breakdown(data)
     return data, report
 
 
@@ -296,4 +299,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"compressed / float LiteRT: gzip size x{r['size_gzip_bytes']:.3f}, latency x{r['latency_ms']:.2f}, "
                  f"accuracy {r['accuracy_points']:+.2f} points; predictions agree with Keras on "
                  f"{100 * report['agreement']:.1f}% of {report['test_examples']} test examples")
+    if "size_breakdown" in report:  # reports written before it existed lack it
+        parts = report["size_breakdown"]["parts"]
+        lines.append("compressed gzip bytes by part: " + ", ".join(f"{part} {sizes['gzip_bytes']:,}"
+                                                                   for part, sizes in parts.items()))
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from kerastricks.errors import check_arg
-from kerastricks.pruning.schedule import magnitude_mask, polynomial_sparsity, pruning_due
+from kerastricks.pruning.schedule import magnitude_mask, n_m_mask, parse_structure, polynomial_sparsity, pruning_due
 
 #: Public Keras layers whose ``kernel`` is used as it is stored (so a zero in it is a zero in the computation).
 PRUNABLE_TYPES: tuple[str, ...] = ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose",
@@ -65,6 +65,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     outputs and gradients always follow the mask exactly, the stored pruned entries may drift with the
     optimizer's momentum or weight decay, and :func:`~kerastricks.pruning.strip_pruning` zeroes them.
 
+    With ``structure="N:M"`` (e.g. ``"2:4"``) every mask update keeps the ``N`` largest of every ``M``
+    consecutive weights along the kernel's input axis (:func:`~kerastricks.pruning.n_m_mask`) instead: the
+    sparsity is ``1 - N/M`` from ``begin_step`` on and the schedule's sparsities are not used (``begin_step``,
+    ``end_step`` and ``frequency`` still say when masks are recomputed).
+
     With ``scope="global"`` the threshold is shared by every wrapper linked to this one by
     :func:`~kerastricks.pruning.prune_model` (one ranking over all their kernels): layers with small weights
     lose more of them.
@@ -78,6 +83,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         frequency: Batches between mask updates, >= 1. Default 100.
         power: Exponent of the schedule, > 0. Default 3 (the paper's).
         scope: ``"layer"`` (one threshold per layer) or ``"global"``. Default ``"layer"``.
+        structure: ``None`` (unstructured, default) or ``"N:M"`` with ``0 < N < M`` (``scope="layer"`` only;
+            the kernel's input axis must be a multiple of ``M``).
 
     Example:
         >>> import keras, kerastricks as kt
@@ -90,7 +97,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     def __init__(self, layer: keras.layers.Layer, initial_sparsity: float = 0.0, final_sparsity: float = 0.8,
                  begin_step: int = 0, end_step: int = 1000, frequency: int = 100, power: float = 3.0,
-                 scope: str = "layer", **kwargs: Any) -> None:
+                 scope: str = "layer", structure: str | None = None, **kwargs: Any) -> None:
         check_arg(is_prunable(layer), "layer", f"one of keras.layers.{', '.join(PRUNABLE_TYPES)}",
                   type(layer).__name__)
         check_arg(0 <= initial_sparsity < 1, "initial_sparsity", "in [0, 1)", initial_sparsity)
@@ -101,6 +108,13 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         check_arg(int(frequency) >= 1, "frequency", ">= 1", frequency)
         check_arg(power > 0, "power", "> 0", power)
         check_arg(scope in ("layer", "global"), "scope", "'layer' or 'global'", scope)
+        if structure is not None:
+            try:
+                parsed = parse_structure(structure)
+            except ValueError:
+                parsed = None
+            check_arg(parsed is not None, "structure", "'N:M' with integers 0 < N < M", structure)
+            check_arg(scope == "layer", "scope", "'layer' with a structure", scope)
         kwargs.pop("autocast", None)
         kwargs.setdefault("name", f"{layer.name}_pruned")
         # autocast=False: the mask is computed from the float32 kernel, never from a float16 copy
@@ -112,6 +126,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.frequency = int(frequency)
         self.power = float(power)
         self.scope = scope
+        self.structure = None if structure is None else str(structure)
         self._group = _Group([self])  # the global group (link_pruning sets it); not tracked as sublayers
 
     def peers(self) -> list[PruneLowMagnitude]:
@@ -132,6 +147,11 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def build(self, input_shape: Any = None) -> None:
         super().build(input_shape)
         kernel = self.layer.kernel
+        if self.structure is not None:
+            m = parse_structure(self.structure)[1]
+            check_arg(len(kernel.shape) >= 2 and int(kernel.shape[-2]) % m == 0, "structure",
+                      f"M dividing the input axis of '{self.layer.name}'s kernel {tuple(kernel.shape)}",
+                      self.structure)
         self.mask = self.add_weight(name="mask", shape=tuple(kernel.shape), initializer="ones", trainable=False,
                                     dtype="float32", autocast=False)
         self.pruning_step = self.add_weight(name="pruning_step", shape=(), initializer="zeros", trainable=False,
@@ -149,6 +169,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         return ops.abs(ops.cast(self.layer.kernel, "float32") * self.mask.value)
 
     def _new_mask(self, sparsity: Any) -> Any:
+        if self.structure is not None:
+            return n_m_mask(self.effective_magnitude(), *parse_structure(self.structure))
         peers = self.peers()
         if self.scope == "layer" or len(peers) == 1:
             return magnitude_mask(self.effective_magnitude(), sparsity)
@@ -183,5 +205,5 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         config = super().get_config()
         config.update(initial_sparsity=self.initial_sparsity, final_sparsity=self.final_sparsity,
                       begin_step=self.begin_step, end_step=self.end_step, frequency=self.frequency,
-                      power=self.power, scope=self.scope)
+                      power=self.power, scope=self.scope, structure=self.structure)
         return config

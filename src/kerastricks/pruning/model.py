@@ -11,7 +11,7 @@ import numpy as np
 
 from kerastricks.errors import ConfigError
 from kerastricks.pruning.layers import PruneLowMagnitude, is_prunable
-from kerastricks.pruning.schedule import magnitude_mask
+from kerastricks.pruning.schedule import magnitude_mask, parse_structure
 
 
 def _is_conv(layer: Any) -> bool:
@@ -94,14 +94,17 @@ def link_pruning(model: keras.Model) -> list[PruneLowMagnitude]:
 
 def prune_model(model: keras.Model, layers: Sequence[str] | None = None, *, initial_sparsity: float = 0.0,
                 final_sparsity: float = 0.8, begin_step: int = 0, end_step: int = 1000, frequency: int = 100,
-                power: float = 3.0, scope: str = "layer") -> keras.Model:
+                power: float = 3.0, scope: str = "layer", structure: str | None = None) -> keras.Model:
     """A copy of ``model`` whose chosen layers are wrapped in :class:`PruneLowMagnitude` (weights copied).
 
     Args:
         model: A functional or sequential model.
         layers: Globs of the layer names to prune; default :func:`default_layers`.
-        initial_sparsity, final_sparsity, begin_step, end_step, frequency, power, scope: the
+        initial_sparsity, final_sparsity, begin_step, end_step, frequency, power, scope, structure: the
             :class:`PruneLowMagnitude` options, the same for every chosen layer.
+
+    Raises:
+        ConfigError: no layer matches, or ``structure``'s ``M`` does not divide a chosen kernel's input axis.
 
     Example:
         >>> import keras, kerastricks as kt
@@ -113,8 +116,10 @@ def prune_model(model: keras.Model, layers: Sequence[str] | None = None, *, init
         ['input_layer', 'hidden_pruned', 'logits']
     """
     chosen = set(select_layers(model, layers))
+    if structure is not None:
+        _check_structure(model, chosen, structure)
     options = dict(initial_sparsity=initial_sparsity, final_sparsity=final_sparsity, begin_step=begin_step,
-                   end_step=end_step, frequency=frequency, power=power, scope=scope)
+                   end_step=end_step, frequency=frequency, power=power, scope=scope, structure=structure)
 
     def replace(layer):
         if layer.name in chosen:
@@ -129,6 +134,20 @@ def prune_model(model: keras.Model, layers: Sequence[str] | None = None, *, init
             layer.set_weights(model.get_layer(layer.name).get_weights())
     link_pruning(new)
     return new
+
+
+def _check_structure(model: keras.Model, chosen: set[str], structure: str) -> None:
+    """``structure`` is ``"N:M"`` and ``M`` divides the input axis of every chosen kernel (else one ConfigError)."""
+    try:
+        m = parse_structure(structure)[1]
+    except ValueError:
+        raise ConfigError(key="structure", expected="'N:M' with integers 0 < N < M (e.g. '2:4')",
+                          received=structure) from None
+    for layer in model.layers:
+        if layer.name in chosen and int(layer.kernel.shape[-2]) % m:
+            raise ConfigError(f"layer '{layer.name}' cannot take {structure} sparsity", key="structure",
+                              expected="M dividing every pruned kernel's input axis (or other layers)",
+                              received=f"{structure} on a kernel of shape {tuple(layer.kernel.shape)}")
 
 
 def strip_pruning(model: keras.Model) -> keras.Model:

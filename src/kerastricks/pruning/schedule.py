@@ -62,3 +62,35 @@ def magnitude_mask(magnitudes: Any, sparsity: Any) -> Any:
     ranks = ops.argsort(ops.argsort(flat))  # the rank of each entry in ascending order
     keep = ops.cast(ranks >= k, "float32")
     return ops.reshape(keep, ops.shape(magnitudes))
+
+
+def parse_structure(structure: str) -> tuple[int, int]:
+    """``"N:M"`` -> ``(N, M)``: keep N of every M consecutive weights (0 < N < M). Raises ``ValueError``."""
+    parts = str(structure).split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"expected 'N:M' with integers 0 < N < M, received {structure!r}")
+    n, m = int(parts[0]), int(parts[1])
+    if not 0 < n < m:
+        raise ValueError(f"expected 'N:M' with integers 0 < N < M, received {structure!r}")
+    return n, m
+
+
+def n_m_mask(magnitudes: Any, n: int, m: int, axis: int = -2) -> Any:
+    """1 for the ``n`` largest of every ``m`` consecutive ``magnitudes`` along ``axis``, 0 for the others.
+
+    N:M structured sparsity (2:4 is what NVIDIA's sparse tensor cores run at twice the dense rate): the groups
+    run along the reduction axis, the input axis of a Dense (``(in, out)``) or Conv (``(..., in, out)``)
+    kernel, so ``axis=-2``; its length must be a multiple of ``m``. Ties are broken by position (the first
+    entry of a group ranks lowest). Float32, the shape of ``magnitudes``.
+
+    Reference:
+        Mishra et al., 2021, "Accelerating sparse deep neural networks", arXiv 2104.08378 (2:4 on Ampere GPUs).
+    """
+    x = ops.moveaxis(ops.cast(magnitudes, "float32"), axis, -1)
+    shape = tuple(int(d) for d in x.shape)
+    if shape[-1] % int(m):
+        raise ValueError(f"the axis {axis} of length {shape[-1]} is not a multiple of m={m}")
+    groups = ops.reshape(x, (*shape[:-1], shape[-1] // int(m), int(m)))
+    ranks = ops.argsort(ops.argsort(groups, axis=-1), axis=-1)  # 0 = the smallest of its group
+    keep = ops.cast(ranks >= int(m) - int(n), "float32")
+    return ops.moveaxis(ops.reshape(keep, shape), -1, axis)

@@ -42,6 +42,9 @@ class Prune(Technique):
         scope: ``"layer"`` (each layer reaches the sparsity) or ``"global"`` (one magnitude threshold over all
             chosen layers). Default ``"layer"``.
         power: Exponent of the schedule, > 0. Default 3.
+        structure: ``"N:M"`` (e.g. ``"2:4"``): keep the N largest of every M consecutive weights along each
+            kernel's input axis, from ``begin`` on (sparsity ``1 - N/M``; the sparsity options are not used).
+            Default: unstructured.
 
     Reference:
         Zhu & Gupta, 2017, "To prune, or not to prune", arXiv 1710.01878.
@@ -51,7 +54,7 @@ class Prune(Technique):
                  begin_step: Optional[NonNegativeInt] = None, begin_epoch: Optional[NonNegativeFloat] = None,
                  end_epoch: Optional[PositiveFloat] = None, frequency: PositiveInt = 10,
                  layers: Optional[list[str]] = None, scope: Literal["layer", "global"] = "layer",
-                 power: PositiveFloat = 3.0) -> None:
+                 power: PositiveFloat = 3.0, structure: Optional[str] = None) -> None:
         self.initial_sparsity = initial_sparsity
         self.final_sparsity = final_sparsity
         self.begin_step = begin_step
@@ -61,6 +64,7 @@ class Prune(Technique):
         self.layers = layers
         self.scope = scope
         self.power = power
+        self.structure = structure
 
     def _epochs(self, epochs: int) -> tuple[float | None, float]:
         begin = None if self.begin_step is not None else (
@@ -90,6 +94,17 @@ class Prune(Technique):
         if begin is not None and begin > end:
             raise ConfigError("pruning would end before it begins", key=f"{key}.begin_epoch",
                               expected=f"at most end_epoch ({end:g})", received=begin)
+        if self.structure is not None:
+            from kerastricks.pruning.schedule import parse_structure
+
+            try:
+                parse_structure(self.structure)
+            except ValueError:
+                raise ConfigError(key=f"{key}.structure", expected="'N:M' with integers 0 < N < M (e.g. '2:4')",
+                                  received=self.structure) from None
+            if self.scope != "layer":
+                raise ConfigError("N:M sparsity is per layer", key=f"{key}.scope",
+                                  expected="'layer' with structure", received=self.scope)
         if "ema" in recipe.techniques:
             raise ConfigError("the weight average of techniques.ema is not sparse: pruned weights would come back",
                               key=key, expected="prune without ema", received="techniques.ema enabled")
@@ -101,7 +116,8 @@ class Prune(Technique):
         try:
             pruned = prune_model(model, self.layers, initial_sparsity=self.initial_sparsity,
                                  final_sparsity=self.final_sparsity, begin_step=begin_step, end_step=end_step,
-                                 frequency=self.frequency, power=self.power, scope=self.scope)
+                                 frequency=self.frequency, power=self.power, scope=self.scope,
+                                 structure=self.structure)
         except ConfigError as exc:
             raise exc.with_context(file=ctx.file, key_prefix="techniques.prune") from None
         wrapped = [layer.layer.name for layer in pruned.layers if hasattr(layer, "pruning_step")]

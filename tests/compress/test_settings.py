@@ -1,0 +1,27 @@
+"""The recipe's ``[export]`` table: bad values and a backend the converter cannot use are refused when the recipe is
+read; data-dependent errors come before training, and nothing is written."""
+
+import pytest
+
+from kerastricks.errors import ConfigError
+from kerastricks.recipes import recipe_from_dict
+from kerastricks.train import Trainer
+
+
+def export_recipe(**export):
+    return recipe_from_dict({
+        "data": {"name": "digits", "validation_split": 0.1},
+        "model": {"name": "mlp", "width": 16, "depth": 1},
+        "train": {"epochs": 1, "batch_size": 64, "tensorboard": False, "plots": False},
+        "export": export,
+    }, source="export.toml")
+
+
+def test_recipe_export_errors_come_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="export.quantize"):
+        export_recipe(quantize="int4")
+    with pytest.raises(ConfigError, match="train.backend"):
+        recipe_from_dict({"data": {"name": "digits"}, "train": {"backend": "jax"}, "export": {}}, source="e.toml")
+    with pytest.raises(ConfigError, match="export.calibration.*at most") as info:
+        Trainer(export_recipe(calibration=100000), out=tmp_path / "run", verbose=0).fit()
+    assert info.value.file == "export.toml" and not (tmp_path / "run").exists()
