@@ -37,9 +37,9 @@ CURVE_TOLERANCE = 1e-4
 
 
 #: What CI runs (every family, and every component that needs backend-specific care: AGC's exclusion, the
-#: one-cycle momentum, DRW, recompute, lr_find, resumable state, SWA, the GAN's own train_step). The whole table
-#: (43 checks; Lookahead among them, roughly 23 CPU-seconds over the three backends, half of it JAX compiling
-#: two fits) runs with KERASTRICKS_ALL_BACKEND_CHECKS=1.
+#: one-cycle momentum, DRW, recompute, lr_find, resumable state, SWA, the GAN's own train_step, augmentation inside
+#: tf.data). The whole table (45 checks; Lookahead among them, roughly 23 CPU-seconds over the three backends,
+#: half of it JAX compiling two fits) runs with KERASTRICKS_ALL_BACKEND_CHECKS=1.
 FAST = ("optimizer/adafactor", "optimizer/agc_adam", "schedule/one_cycle", "layer/extended_bn", "layer/recompute",
         "loss/ldam", "callback/", "tool/", "recipe/", "example/", "data/")
 ALL = os.environ.get("KERASTRICKS_ALL_BACKEND_CHECKS") == "1"
