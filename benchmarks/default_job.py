@@ -43,9 +43,9 @@ def parse_arm(text: str) -> dict:
 
 
 def one_run(arm: dict, seed: int, out: Path) -> dict:
-    from kerastricks.bench.runner import _child_env, spawn
+    from kerastricks.bench.runner import child_env, spawn
 
-    env = _child_env()
+    env = child_env()
     if arm["src"]:
         env["PYTHONPATH"] = os.pathsep.join([arm["src"], env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     run_dir = out / f"{arm['name']}-seed{seed}"

@@ -15,7 +15,7 @@
     kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
                       [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
                       [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
-                      [--seed N] [--set KEY=VALUE ...] [--out DIR]
+                      [--startup-trials N] [--seed N] [--set KEY=VALUE ...] [--out DIR]
     kerastricks compress RUN_DIR [--prune-to S] [--quantize dynamic|float16|int8|none] [--calibration N] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: sqlite:///OUT/study.db)")
     tune.add_argument("--study", metavar="NAME", help="study name in the storage (default: the recipe's name)")
     tune.add_argument("--sampler", default="tpe", help="tpe (default), random, grid or cmaes")
+    tune.add_argument("--startup-trials", type=_positive_int, metavar="N",
+                      help="random trials before tpe/cmaes model the space (default: Optuna's, 10 for tpe)")
     tune.add_argument("--pruner", help="median (default for one per-epoch objective), halving, hyperband or none")
     tune.add_argument("--objective", dest="objectives", action="append", default=[], metavar="METRIC[:max|min]",
                       help="what to optimize (default val_accuracy:max); repeat for a Pareto front, e.g. "
@@ -258,16 +260,15 @@ def run() -> None:
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     import atexit
+    import contextlib
     import logging
     import os
 
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach it
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
-            pass
     os._exit(code)
 
 
@@ -569,7 +570,7 @@ def _tune(args) -> int:
                              objectives=args.objectives, sampler=args.sampler, pruner=args.pruner,
                              storage=args.storage, study=args.study, trials=args.trials, timeout=args.timeout,
                              workers=args.workers, seed=args.seed, out=args.out,
-                             command="kerastricks " + shlex.join(args.argv))
+                             startup_trials=args.startup_trials, command="kerastricks " + shlex.join(args.argv))
     result = tune.run(spec, progress=lambda line: print(line, flush=True))
     print(f"\nwrote {result['directory']}/" + ", ".join(result["files"]))
     for problem in result["failed_workers"]:

@@ -92,21 +92,35 @@ def roundtrip(model: keras.Model, x) -> float:
 
 # ---- optimizers -------------------------------------------------------------------------------------
 def _optimizers():
-    from kerastricks.optimizers import AGC, SM3, Adafactor
+    from kerastricks.optimizers import AGC, SM3, Adafactor, Lookahead
 
     return {
         "adafactor": lambda: Adafactor(learning_rate=0.05, min_dim_size_to_factor=8),
         "sm3": lambda: SM3(learning_rate=0.1, momentum=0.5),
         "agc_adam_exclude": lambda: AGC(keras.optimizers.Adam(0.05), clipping=0.01, exclude=["^logits/"]),
         "agc_adam": lambda: AGC(keras.optimizers.Adam(0.05), clipping=0.01),
+        "lookahead_adamw": lambda: Lookahead(keras.optimizers.AdamW(0.05), sync_period=2, slow_step_size=0.5),
     }
 
 
 def check_optimizer(name):
     model = mlp()
-    fit(model, _optimizers()[name](), epochs=1)  # 3 steps
+    optimizer = _optimizers()[name]()
+    epochs = 2 if name.startswith("lookahead") else 1  # Lookahead: 6 steps, 3 synchronizations
+    fit(model, optimizer, epochs=epochs)  # 3 steps per epoch
     x, _ = data(n=4)
-    return {"values": flat(model.trainable_variables), "roundtrip": roundtrip(model, x)}
+    out = {"values": flat(model.trainable_variables), "roundtrip": roundtrip(model, x)}
+    if name.startswith("lookahead"):
+        # the slow weights ride along in the state; after a synchronization step the fast weights equal them
+        fast, slow = flat(model.trainable_variables), flat(optimizer.slow_weights)
+        plain = mlp()
+        fit(plain, keras.optimizers.AdamW(0.05), epochs=epochs)
+        out["values"] += slow
+        out["checks"] = {"iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)),
+                         "fast_vs_slow_max_diff": float(np.max(np.abs(np.array(fast) - np.array(slow)))),
+                         "vs_inner_alone_max_diff": float(np.max(np.abs(np.array(fast)
+                                                                        - np.array(flat(plain.trainable_variables)))))}
+    return out
 
 
 # ---- schedules --------------------------------------------------------------------------------------
@@ -323,6 +337,76 @@ def check_lr_find(_name):
             "checks": {"restored_max_diff": float(np.max(np.abs(np.array(before) - np.array(after))))}}
 
 
+def check_swa(_name):
+    """SWA: the average of the epoch-end weights from epoch 2 of 3 (constant SWA rate from step 3 on), put into
+    a model with BatchNorm, whose statistics update_bn recomputes; nothing else in the model changes."""
+    from kerastricks.swa import SWA, SWALearningRate, update_bn
+
+    x_in = keras.Input((8,))
+    h = keras.layers.BatchNormalization(momentum=0.5, name="bn")(keras.layers.Dense(6, name="hidden")(x_in))
+    model = keras.Model(x_in, keras.layers.Dense(3, name="logits")(keras.layers.ReLU()(h)), name="m_swa")
+    set_weights(model)
+    schedule = SWALearningRate(0.1, start_step=3, swa_lr=0.02)
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(6)]
+    epoch_ends = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_ends.append(flat(self.model.trainable_variables))
+
+    swa = SWA(start_epoch=2)
+    fit(model, keras.optimizers.SGD(schedule, momentum=0.9), epochs=3, callbacks=[Record(), swa])
+    swa.assign_average(model)
+    others = [v for v in model.variables if "moving" not in v.path]
+    before = flat(others)
+    stats_before = flat([v for v in model.variables if "moving" in v.path])
+    x, _ = data()
+    update_bn(model, x, batch_size=16)
+    stats = flat([v for v in model.variables if "moving" in v.path])
+    average = flat(model.trainable_variables)
+    want = np.mean([epoch_ends[1], epoch_ends[2]], axis=0)  # epochs 2 and 3 (1-based)
+    return {"values": average + stats + rates, "roundtrip": roundtrip(model, x[:4]),
+            "checks": {"n_averaged": swa.n_averaged,
+                       "average_vs_mean_of_epoch_ends": float(np.max(np.abs(np.array(average) - want))),
+                       "update_bn_others_max_diff": float(np.max(np.abs(np.array(flat(others)) - np.array(before)))),
+                       "update_bn_stats_changed": float(np.max(np.abs(np.array(stats) - np.array(stats_before))))}}
+
+
+def check_gan(_name):
+    """The GAN example's custom train_step (its own step per backend): trains; saves and loads, both
+    optimizers' state included.
+
+    Its numbers are not compared across backends (the latent draws come from each backend's generator):
+    only the properties, in ``checks``."""
+    from kerastricks.examples.gan import GAN, compile_gan, make_discriminator, make_generator
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 40, 1)).astype("float32"), np.arange(32, dtype="int32") % 3
+    # spectral normalization on: its kernel assignment inside the forward pass is the backend-sensitive part
+    gan = GAN(make_generator(4, width=4, num_classes=3), make_discriminator(width=4, num_classes=3, spectral_norm=True),
+              latent_dim=4, data_scale=2.0, num_classes=3)
+    compile_gan(gan, total_steps=20)
+    g0, d0 = flat(gan.generator.trainable_variables), flat(gan.discriminator.trainable_variables)
+    history = gan.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    moved_g = float(np.max(np.abs(np.array(flat(gan.generator.trainable_variables)) - np.array(g0))))
+    moved_d = float(np.max(np.abs(np.array(flat(gan.discriminator.trainable_variables)) - np.array(d0))))
+    samples = gan.generate(6, seed=1)
+    with tempfile.TemporaryDirectory(prefix=f"kt-conformance-{BACKEND}-") as tmp:
+        path = os.path.join(tmp, "gan.keras")
+        gan.save(path)
+        loaded = keras.models.load_model(path)
+    state = float(np.max(np.abs(np.array(flat(loaded.optimizer.variables)) - np.array(flat(gan.optimizer.variables)))))
+    same = float(np.max(np.abs(loaded.generate(6, seed=1) - samples)))
+    losses = history["d_loss"] + history["g_loss"]
+    return {"values": [], "roundtrip": same,
+            "checks": {"finite": bool(np.all(np.isfinite(losses))), "generator_moved": moved_g,
+                       "discriminator_moved": moved_d, "optimizer_state_roundtrip": state,
+                       "iterations": [int(keras.ops.convert_to_numpy(o.iterations))
+                                      for o in (gan.d_optimizer, gan.g_optimizer, loaded.g_optimizer)],
+                       "max_abs_sample": float(np.max(np.abs(samples)))}}
+
+
 def combined_recipe(epochs=4):
     """AGC with the classifier excluded + one-cycle rate and momentum + LDAM with DRW: the learning curves."""
     from kerastricks.callbacks import DeferredReweighting
@@ -343,7 +427,8 @@ def combined_recipe(epochs=4):
 
 
 CHECKS = {
-    **{f"optimizer/{n}": check_optimizer for n in ("adafactor", "sm3", "agc_adam_exclude", "agc_adam")},
+    **{f"optimizer/{n}": check_optimizer for n in ("adafactor", "sm3", "agc_adam_exclude", "agc_adam",
+                                                    "lookahead_adamw")},
     **{f"schedule/{n}": check_schedule for n in ("constant", "cosine", "exponential", "piecewise", "polynomial",
                                                   "power", "step", "cosine_restarts", "triangular", "triangular2",
                                                   "exp_range", "one_cycle", "plateau")},
@@ -355,7 +440,9 @@ CHECKS = {
     "callback/deferred_reweighting": check_deferred_reweighting,
     "callback/time_to_target": check_time_to_target,
     "callback/resumable_state": check_resumable_state,
+    "callback/swa": check_swa,
     "tool/lr_find": check_lr_find,
+    "example/gan": check_gan,
     "recipe/agc_one_cycle_drw": lambda _n: combined_recipe(),
 }
 

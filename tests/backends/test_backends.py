@@ -37,10 +37,11 @@ CURVE_TOLERANCE = 1e-4
 
 
 #: What CI runs (every family, and every component that needs backend-specific care: AGC's exclusion, the
-#: one-cycle momentum, DRW, recompute, lr_find, resumable state). The whole table (40 checks, about 130
-#: CPU-seconds on 2 cores, 70 of them JAX compiling) runs with KERASTRICKS_ALL_BACKEND_CHECKS=1.
+#: one-cycle momentum, DRW, recompute, lr_find, resumable state, SWA, the GAN's own train_step). The whole table
+#: (43 checks; Lookahead among them, roughly 23 CPU-seconds over the three backends, half of it JAX compiling
+#: two fits) runs with KERASTRICKS_ALL_BACKEND_CHECKS=1.
 FAST = ("optimizer/adafactor", "optimizer/agc_adam", "schedule/one_cycle", "layer/extended_bn", "layer/recompute",
-        "loss/ldam", "callback/", "tool/", "recipe/")
+        "loss/ldam", "callback/", "tool/", "recipe/", "example/")
 ALL = os.environ.get("KERASTRICKS_ALL_BACKEND_CHECKS") == "1"
 
 
@@ -117,6 +118,21 @@ def test_properties_hold_on_every_backend(results, backend):
             assert r[name]["checks"]["reparameterize_max_diff"] <= 1e-4
     assert r["tool/lr_find"]["checks"]["restored_max_diff"] == 0.0
     assert r["callback/resumable_state"]["values"] == [0.25, 3]
+    # Lookahead: 6 steps, sync every 2: the slow weights are carried through the compiled step (the fast ones
+    # equal them after the last synchronization) and the result is not the inner optimizer's.
+    if "optimizer/lookahead_adamw" in r:  # the whole table only
+        checks = r["optimizer/lookahead_adamw"]["checks"]
+        assert checks["iterations"] == 6 and checks["fast_vs_slow_max_diff"] == 0.0
+        assert checks["vs_inner_alone_max_diff"] > 1e-3
+    # SWA: the mean of the epoch-end weights of epochs 2 and 3; update_bn moves the statistics and only them.
+    checks = r["callback/swa"]["checks"]
+    assert checks["n_averaged"] == 2 and checks["average_vs_mean_of_epoch_ends"] <= 1e-6
+    assert checks["update_bn_others_max_diff"] == 0.0 and checks["update_bn_stats_changed"] > 1e-3
+    # The GAN's own train_step: both players move, one step each per batch; .keras keeps both optimizers' state.
+    checks = r["example/gan"]["checks"]
+    assert checks["finite"] and checks["generator_moved"] > 0 and checks["discriminator_moved"] > 0
+    assert checks["iterations"] == [4, 4, 4] and checks["optimizer_state_roundtrip"] == 0.0
+    assert 0 < checks["max_abs_sample"] <= 2.0  # tanh output times data_scale
 
 
 def test_combined_recipe_same_learning_curves(results):

@@ -37,12 +37,6 @@ TINY = ["--preset", "digits", "--set", "model.name=mlp", "--set", "model.width=1
         "--set", "train.epochs=2", "--set", "train.plots=false", "--set", "train.tensorboard=false"]
 
 
-def _space(tmp_path, text=SPACE, name="space.toml"):
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
 def _param(**fields):
     return "[[param]]\n" + "".join(f"{k} = {v}\n" for k, v in fields.items())
 
@@ -65,11 +59,12 @@ def _param(**fields):
         (SPACE, ["--objective", "val_accuracy", "--objective", "time_to_target_s", "--pruner", "median"],
          "Optuna prunes single-objective studies only"),
         (SPACE, ["--sampler", "grid"], "the grid sampler needs discrete values"),
+        (SPACE, ["--sampler", "random", "--startup-trials", "3"], "the random sampler has no startup trials"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_before_any_trial(space, extra, fragment, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_before_any_trial(space, extra, fragment, tmp_path, capsys, space_file):
     out = tmp_path / "study"
-    code = main(["tune", "--preset", "digits", "--space", _space(tmp_path, space), "--out", str(out), *extra])
+    code = main(["tune", "--preset", "digits", "--space", space_file(space), "--out", str(out), *extra])
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("kerastricks: error:")
@@ -77,11 +72,11 @@ def test_bad_input_is_one_line_exit_2_before_any_trial(space, extra, fragment, t
     assert not out.exists()  # nothing created
 
 
-def test_existing_study_with_another_space_or_folder_is_refused(tmp_path, capsys):
+def test_existing_study_with_another_space_or_folder_is_refused(tmp_path, capsys, space_file):
     out = tmp_path / "study"
-    prepare(resolve_tune(preset="digits", space=_space(tmp_path), out=out))  # the study exists, no trial yet
+    prepare(resolve_tune(preset="digits", space=space_file(SPACE), out=out))  # the study exists, no trial yet
     before = sorted(p.name for p in out.iterdir())
-    other = _space(tmp_path, SPACE.replace('"constant"', '"triangular2"'), "other.toml")
+    other = space_file(SPACE.replace('"constant"', '"triangular2"'), "other.toml")
     assert main(["tune", "--preset", "digits", "--space", other, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "study 'digits' exists with a different search space" in err
@@ -104,9 +99,9 @@ def _trials(out, storage):
 
 
 @pytest.mark.slow
-def test_two_local_workers_share_one_journal_storage(tmp_path):
+def test_two_local_workers_share_one_journal_storage(tmp_path, space_file):
     out, journal = tmp_path / "study", tmp_path / "study.journal"
-    cmd = [sys.executable, "-m", "kerastricks", "tune", *TINY, "--space", _space(tmp_path), "--trials", "3",
+    cmd = [sys.executable, "-m", "kerastricks", "tune", *TINY, "--space", space_file(SPACE), "--trials", "3",
            "--workers", "2", "--storage", f"journal:{journal}", "--seed", "0", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_env())
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -142,9 +137,9 @@ def _processes_with(text):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kill chain relies on Linux's parent-death signal")
-def test_killed_study_continues_with_the_same_command(tmp_path):
+def test_killed_study_continues_with_the_same_command(tmp_path, space_file):
     out = tmp_path / "study"
-    cmd = [sys.executable, "-m", "kerastricks", "tune", *TINY, "--space", _space(tmp_path), "--trials", "1",
+    cmd = [sys.executable, "-m", "kerastricks", "tune", *TINY, "--space", space_file(SPACE), "--trials", "1",
            "--out", str(out)]
     env = _env(KERASTRICKS_TUNE_GRACE_S="3")
     driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

@@ -34,15 +34,14 @@ step = 8
 """
 
 
-def test_read_space_and_check_against_the_recipe(tmp_path):
-    path = tmp_path / "space.toml"
-    path.write_text(SPACE)
+def test_read_space_and_check_against_the_recipe(space_file):
+    path = space_file(SPACE)
     params = read_space(path)
     assert [p.key for p in params] == ["optimizer.learning_rate", "schedule.name", "techniques.ema.enabled",
                                        "model.width"]
     assert params[0] == Param("optimizer.learning_rate", "float", 1e-4, 3e-2, log=True)
     base = load_recipe(preset="digits", overrides=["model.name=mlp"]).to_toml()
-    check_space(params, base, fixed=["model.name=mlp"], file=str(path))  # every probe is a valid recipe
+    check_space(params, base, fixed=["model.name=mlp"], file=path)  # every probe is a valid recipe
     assert params[3].grid() == [8, 16, 24, 32]
 
 

@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial  # noqa: E402
 from kerastricks import io as kio  # noqa: E402
 from kerastricks.tune import prepare, resolve_tune  # noqa: E402
 from kerastricks.tune.outputs import write_outputs  # noqa: E402
+from kerastricks.tune.study import runtime_settings, spec_from_dir  # noqa: E402
 from kerastricks.tune.worker import REASON, counted, fail_stale, open_worker_study, work  # noqa: E402
 
 #: Stands in for `kerastricks train RECIPE --out DIR --quiet`: val_accuracy grows with the recipe's learning rate
@@ -52,12 +53,10 @@ log = true
 
 
 @pytest.fixture
-def fake(tmp_path):
+def fake(tmp_path, space_file):
     script = tmp_path / "fake_train.py"
     script.write_text(FAKE_TRAIN)
-    space = tmp_path / "space.toml"
-    space.write_text(SPACE)
-    return [sys.executable, str(script)], str(space)
+    return [sys.executable, str(script)], space_file(SPACE)
 
 
 def _spec(tmp_path, space, **kwargs):
@@ -73,7 +72,8 @@ def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypa
         study.add_trial(create_trial(params={"optimizer.learning_rate": lr},
                                      distributions={"optimizer.learning_rate": FloatDistribution(0.001, 0.1, log=True)},
                                      values=[0.9], intermediate_values={e: 0.9 for e in range(1, 5)}))
-    monkeypatch.setenv("FAKE_ACCS", "0.1,0.2,0.3,0.4,0.5,0.6")
+    # 12 epochs of 0.6 s: the run is still training when the worker stops it, even on a loaded machine
+    monkeypatch.setenv("FAKE_ACCS", ",".join(f"{e / 10:.1f}" for e in range(1, 13)))
     monkeypatch.setenv("FAKE_SLEEP", "0.6")
     lines = []
     assert work(spec, train_cmd=cmd, progress=lines.append) == 1
@@ -87,6 +87,26 @@ def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypa
     time.sleep(1.5)
     assert len((run_dir / "metrics.csv").read_text().splitlines()) <= 4  # and it stays stopped
     assert "[4/4] trial 3 PRUNED" in lines[-1] and "pruned after epoch 2" in lines[-1]
+
+
+def test_a_run_that_ends_while_the_pruner_decides_counts_as_complete(tmp_path, fake, monkeypatch):
+    """The race: the pruner says stop, but the process has finished (exit 0, report written) before the stop."""
+    import kerastricks.tune.worker as worker
+
+    cmd, space = fake
+    spec = _spec(tmp_path, space, trials=4, seed=0)
+    study, _ = prepare(spec)
+    for lr in (0.01, 0.02, 0.03):
+        study.add_trial(create_trial(params={"optimizer.learning_rate": lr},
+                                     distributions={"optimizer.learning_rate": FloatDistribution(0.001, 0.1, log=True)},
+                                     values=[0.9], intermediate_values={e: 0.9 for e in range(1, 5)}))
+    monkeypatch.setenv("FAKE_ACCS", "0.1,0.2,0.3,0.4")
+    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    monkeypatch.setattr(worker, "_stop", lambda proc: proc.wait())  # the run wins the race
+    assert work(spec, train_cmd=cmd, progress=lambda line: None) == 1
+    trial = study.get_trials()[-1]
+    assert trial.state == TrialState.COMPLETE and trial.values == [0.4]
+    assert trial.user_attrs["test_accuracy"] == pytest.approx(0.39)
 
 
 def test_failed_run_is_recorded_with_its_reason_and_counted(tmp_path, fake, monkeypatch):
@@ -141,14 +161,78 @@ def test_two_objectives_give_a_pareto_front(tmp_path, fake):
     assert best["objectives"] == ["val_accuracy:max", "time_to_target_s:min"]
 
 
-def test_grid_covers_every_point_once(tmp_path, fake):
+def test_grid_covers_every_point_once(tmp_path, fake, space_file):
     cmd, _ = fake
-    space = tmp_path / "grid.toml"
-    space.write_text(SPACE.replace("log = true", "step = 0.01").replace("0.001", "0.01").replace("0.1", "0.03"))
-    spec = _spec(tmp_path, str(space), sampler="grid", seed=0)
+    space = space_file(SPACE.replace("log = true", "step = 0.01").replace("0.001", "0.01").replace("0.1", "0.03"),
+                       "grid.toml")
+    spec = _spec(tmp_path, space, sampler="grid", seed=0)
     assert spec.trials == 3  # the grid's size
     study, _ = prepare(spec)
     assert work(spec, train_cmd=cmd, progress=lambda line: None) == 3
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert sorted(t.params["optimizer.learning_rate"] for t in trials) == pytest.approx([0.01, 0.02, 0.03])
+
+
+TWO_NUMBERS = SPACE + """
+[[param]]
+key = "optimizer.weight_decay"
+type = "float"
+low = 0.0001
+high = 0.1
+log = true
+"""
+
+
+def test_cmaes_models_the_space_after_its_startup_trials(tmp_path, fake, space_file):
+    cmd, _ = fake
+    # an SQLAlchemy URL other than the default file: the code path a PostgreSQL or MySQL URL takes
+    db = tmp_path / "elsewhere" / "cma.db"
+    db.parent.mkdir()
+    spec = _spec(tmp_path, space_file(TWO_NUMBERS, "two.toml"), sampler="cmaes", startup_trials=2, trials=4, seed=0,
+                 pruner="none", storage=f"sqlite:///{db}")
+    assert spec.sampler_text == "cmaes (2 startup trials)"
+    study, _ = prepare(spec)
+    assert work(spec, train_cmd=cmd, progress=lambda line: None) == 4
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 and db.is_file()
+    # CMA-ES marks the trials it proposed with its generation; the startup trials are independent random draws
+    modelled = [any(k.endswith("generation") for k in t.system_attrs) for t in trials]
+    assert modelled == [False, False, True, True]
+    for t in trials:
+        assert 0.0001 <= t.params["optimizer.weight_decay"] <= 0.1
+        assert 0.001 <= t.params["optimizer.learning_rate"] <= 0.1
+    write_outputs(spec, study)
+    assert "sampler: cmaes (2 startup trials)" in (spec.out / "study.md").read_text()
+    # `--workers K` hands the setting to each worker process through the study directory
+    assert spec_from_dir(spec.out, runtime_settings(spec)).sampler_text == "cmaes (2 startup trials)"
+
+
+@pytest.mark.parametrize("pruner", ["halving", "hyperband"])
+def test_halving_and_hyperband_prune_a_bad_trial(tmp_path, fake, monkeypatch, pruner):
+    cmd, space = fake
+    overrides = ["train.epochs=6"]  # Hyperband's max_resource: the recipe's epochs, as many as the fake reports
+    good, bad = "0.5,0.6,0.7,0.8,0.85,0.9", "0.05,0.06,0.07,0.08,0.09,0.1"
+    # slow epochs: every run still trains when the worker reads its epochs, so the pruner sees each of them
+    # (the good trials' values are the rungs the bad ones are compared with)
+    monkeypatch.setenv("FAKE_SLEEP", "0.4")
+
+    def run(trials, accs):
+        monkeypatch.setenv("FAKE_ACCS", accs)
+        spec = resolve_tune(preset="digits", space=space, overrides=overrides, out=tmp_path / "study", seed=0,
+                            trials=trials, pruner=pruner)
+        prepare(spec)
+        work(spec, train_cmd=cmd, progress=lambda line: None)
+        return optuna.load_study(study_name="digits", storage=f"sqlite:///{(tmp_path / 'study' / 'study.db')}")
+
+    run(3, good)  # the first trials are never pruned: nothing to compare them with yet
+    study = run(6, bad)
+    trials = study.get_trials()
+    assert [t.state for t in trials[:3]] == [TrialState.COMPLETE] * 3
+    pruned = [t for t in trials[3:] if t.state == TrialState.PRUNED]
+    assert pruned, [(t.number, t.state, t.intermediate_values) for t in trials]
+    for t in pruned:  # stopped at an epoch where it was below the good trials, never after all six
+        last = max(t.intermediate_values)
+        value = t.intermediate_values[last]
+        assert last < 6 and t.user_attrs[REASON] == f"pruned after epoch {last} (val_accuracy {value:.4g})"
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)

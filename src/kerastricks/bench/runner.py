@@ -61,7 +61,9 @@ def run_order(n_variants: int, seeds: list[int]) -> list[tuple[int, int]]:
     return order
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
+    """The environment of a child run (bench runs, tune trials and workers): ours, with TensorFlow's C++ notices
+    quiet and Python's output unbuffered."""
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
             "PYTHONUNBUFFERED": "1"}
 
@@ -106,7 +108,7 @@ def spawn(cmd: list[str], log_path: Path, timeout: float | None, env: dict[str, 
           ) -> dict[str, Any]:
     """Run ``cmd`` as :func:`_spawn` does; return ``exit_code``, ``wall_s``, ``peak_rss_bytes`` and
     ``cpu_s`` (the run's user + system CPU seconds from ``wait4``; ``None`` where unknown)."""
-    env = _child_env() if env is None else env
+    env = child_env() if env is None else env
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: no fork, no per-child rusage
         with open(log_path, "wb") as log:
             t0 = time.perf_counter()
@@ -155,7 +157,8 @@ def _curve(run_dir: Path, metric: str | None) -> list[list[float]]:
     return points
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-blank line of a log file (``""`` if it is missing or empty): a failed run's reason."""
     try:
         lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     except OSError:
@@ -177,7 +180,7 @@ def run_record(variant: Variant, seed: int, run_dir: Path, log: Path, exit_code:
     report_path = run_dir / "report.json"
     if exit_code != 0 or not report_path.exists():
         record["status"] = "failed"
-        record["error"] = _last_line(log) or f"exit code {exit_code}"
+        record["error"] = last_line(log) or f"exit code {exit_code}"
         return record
     report = kio.read_json(report_path)
     state = report.get("optimizer_state") or {}
@@ -285,7 +288,7 @@ def run_bench(
         code, secs, _ = _spawn([sys.executable, "-c", _WARMUP, *map(str, paths.values())],
                                out / LOGS_DIR / "warmup.log", timeout)
         if code != 0:
-            progress(f"warm-up failed (exit {code}): {_last_line(out / LOGS_DIR / 'warmup.log')}")
+            progress(f"warm-up failed (exit {code}): {last_line(out / LOGS_DIR / 'warmup.log')}")
 
     auto = spec.repeat == "auto"
     planned = rounds(spec.seeds, 1 if auto else int(spec.repeat))

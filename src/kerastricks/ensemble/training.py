@@ -87,7 +87,7 @@ def train_ensemble(recipe: Any, out: str | Path | None = None, *, runs_root: str
     Raises:
         MemberFailed: a member's process failed (the line names its log).
     """
-    from kerastricks.bench.runner import _last_line, _spawn
+    from kerastricks.bench.runner import _spawn, last_line
     from kerastricks.ensemble.runs import ensemble_runs
     from kerastricks.rundir import RECIPE_FILE, REPORT_FILE, claim_out_dir, make_run_dir
 
@@ -121,7 +121,7 @@ def train_ensemble(recipe: Any, out: str | Path | None = None, *, runs_root: str
             cmd = [sys.executable, "-m", "kerastricks", "train", str(path), "--out", str(run_dir), "--quiet"]
         code, secs, _ = _spawn(cmd, log, timeout)
         if code != 0 or not (run_dir / REPORT_FILE).exists():
-            raise MemberFailed(f"member seed {seed} failed (exit {code}): {_last_line(log)}", file=str(log),
+            raise MemberFailed(f"member seed {seed} failed (exit {code}): {last_line(log)}", file=str(log),
                                exit_code=code if code in (1, 3) else 1)
         test = (kio.read_json(run_dir / REPORT_FILE).get("test") or {})
         shown = next((f"test {m} {test[m]:.4f}" for m in ("accuracy", "mae", "loss") if m in test), "")

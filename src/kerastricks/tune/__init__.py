@@ -64,7 +64,7 @@ def run(spec: TuneSpec, *, progress: Callable[[str], None] = print) -> dict[str,
     budget = (f"{spec.trials} trials" if spec.trials is not None else "") + (
         (" or " if spec.trials is not None else "") + f"{spec.timeout:g} s" if spec.timeout is not None else "")
     progress(f"tune {spec.study_name}: {'continuing (' + str(before) + ' trials done), ' if continued else ''}"
-             f"{budget}, sampler {spec.sampler}, pruner {spec.pruner}, {spec.workers} worker(s); "
+             f"{budget}, sampler {spec.sampler_text}, pruner {spec.pruner}, {spec.workers} worker(s); "
              f"objective {', '.join(o.text() for o in spec.objectives)}; writing {spec.out}")
     deadline = time.time() + spec.timeout if spec.timeout is not None else None
     failed_workers: list[str] = []
@@ -104,7 +104,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _run_workers(spec: TuneSpec, deadline: float | None) -> list[str]:
     """Start ``spec.workers`` worker processes on the study and wait for them; returns what went wrong."""
-    from kerastricks.bench.runner import _child_env
+    from kerastricks.bench.runner import child_env
     from kerastricks.tune.worker import _bind_to_parent
 
     settings = json.dumps(runtime_settings(spec))
@@ -112,7 +112,7 @@ def _run_workers(spec: TuneSpec, deadline: float | None) -> list[str]:
     for index in range(spec.workers):
         cmd = [sys.executable, "-m", "kerastricks.tune.worker", str(spec.out), settings, str(index),
                str(deadline or 0)]
-        procs.append(subprocess.Popen(cmd, env=_child_env(),
+        procs.append(subprocess.Popen(cmd, env=child_env(),
                                       preexec_fn=_bind_to_parent if sys.platform.startswith("linux") else None))
     problems = []
     try:

@@ -24,6 +24,8 @@ from kerastricks.tune.space import Param, check_space, grid_space, read_space, s
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "halving", "hyperband", "none")
+#: Samplers that draw at random before they model the space (``--startup-trials``).
+STARTUP_SAMPLERS = ("tpe", "cmaes")
 TUNE_JSON = "tune.json"
 STUDY_DB = "study.db"
 ATTR = "kerastricks"
@@ -52,12 +54,18 @@ class TuneSpec:
     timeout: float | None = None
     workers: int = 1
     seed: int | None = None
+    startup_trials: int | None = None
     command: str = ""
     grid: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @property
     def base_toml(self) -> str:
         return self.base.to_toml()
+
+    @property
+    def sampler_text(self) -> str:
+        """The sampler as shown to the user: ``tpe``, ``tpe (4 startup trials)``."""
+        return self.sampler + (f" ({self.startup_trials} startup trials)" if self.startup_trials else "")
 
     @property
     def prunes(self) -> bool:
@@ -101,6 +109,7 @@ def resolve_tune(
     timeout: float | None = None,
     workers: int = 1,
     seed: int | None = None,
+    startup_trials: int | None = None,
     out: str | Path | None = None,
     root: str | Path = DEFAULT_ROOT,
     command: str = "",
@@ -141,6 +150,9 @@ def resolve_tune(
         except ImportError:
             raise ConfigError("the CMA-ES sampler needs the 'cmaes' package", key="--sampler",
                               hint='pip install "kerastricks[tune]"') from None
+    if startup_trials is not None and sampler not in STARTUP_SAMPLERS:
+        raise ConfigError(f"the {sampler} sampler has no startup trials", key="--startup-trials",
+                          expected=f"--sampler {' or '.join(STARTUP_SAMPLERS)}", received=startup_trials)
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
     name = study or base.name or "study"
@@ -153,7 +165,8 @@ def resolve_tune(
     storage_url = storage or default_storage(out_path)
     return TuneSpec(base=base, params=params, objectives=objs, space_file=str(space), fixed=list(overrides),
                     study_name=name, storage_url=storage_url, out=out_path, sampler=sampler, pruner=pruner,
-                    trials=trials, timeout=timeout, workers=workers, seed=seed, command=command, grid=grid)
+                    trials=trials, timeout=timeout, workers=workers, seed=seed, startup_trials=startup_trials,
+                    command=command, grid=grid)
 
 
 def _valid_name(name: str) -> bool:
@@ -274,15 +287,16 @@ def make_sampler(spec: TuneSpec, index: int = 0) -> Any:
     import optuna
 
     seed = None if spec.seed is None else spec.seed + index
+    startup = {} if spec.startup_trials is None else {"n_startup_trials": spec.startup_trials}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant_liar is marked experimental
         if spec.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+            return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **startup)
         if spec.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if spec.sampler == "grid":
             return _grid_sampler()(spec.grid, seed=seed)
-        return optuna.samplers.CmaEsSampler(seed=seed)
+        return optuna.samplers.CmaEsSampler(seed=seed, **startup)
 
 
 def _grid_sampler() -> type:
@@ -334,4 +348,5 @@ def read_space_from_signature(items: list[dict[str, Any]]) -> list[Param]:
 
 def runtime_settings(spec: TuneSpec) -> dict[str, Any]:
     return {"sampler": spec.sampler, "pruner": spec.pruner, "trials": spec.trials, "timeout": spec.timeout,
-            "workers": spec.workers, "seed": spec.seed, "command": spec.command}
+            "workers": spec.workers, "seed": spec.seed, "startup_trials": spec.startup_trials,
+            "command": spec.command}

@@ -210,7 +210,7 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     cmd = [*(train_cmd or [sys.executable, "-m", "kerastricks", "train"]), str(recipe_path), "--out", str(run_dir),
            "--quiet"]
-    from kerastricks.bench.runner import _child_env, _last_line
+    from kerastricks.bench.runner import child_env, last_line
 
     objective = spec.objectives[0]
     prune = spec.prunes and len(spec.objectives) == 1 and objective.per_epoch
@@ -219,7 +219,7 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
     seen: list[float] = []
     last_beat, stamp = time.time(), None
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_child_env(),
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
                                 preexec_fn=_bind_to_parent if sys.platform.startswith("linux") else None)
         try:
             while True:
@@ -244,6 +244,9 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
                             trial.report(value, step=int(row["epoch"]))
                             if code is None and trial.should_prune():
                                 _stop(proc)
+                                if proc.returncode == 0:  # it ended on its own meanwhile: a complete run
+                                    code = 0
+                                    break
                                 return finish(TrialState.PRUNED, f"pruned after epoch {int(row['epoch'])} "
                                                                  f"({objective.metric} {value:.4g})")
                 if code is not None:
@@ -257,7 +260,7 @@ def run_trial(spec: TuneSpec, study: Any, storage: Any, trial: Any, *, progress:
     report_path = run_dir / "report.json"
     if code != 0 or not report_path.is_file():
         what = "diverged" if code == 3 else f"exit code {code}"
-        return finish(TrialState.FAIL, f"run failed ({what}): {_last_line(log_path)}"[:300])
+        return finish(TrialState.FAIL, f"run failed ({what}): {last_line(log_path)}"[:300])
     report = kio.read_json(report_path)
     rows = read_metrics(metrics_path)
     result = [value_of(o, report, rows) for o in spec.objectives]
