@@ -93,3 +93,10 @@ def test_a_layer_pattern_that_matches_nothing_exits_2_before_the_run_exists(tmp_
     assert code == 2 and len(err) == 1
     assert "techniques.prune.layers" in err[0] and "conv*" in err[0] and "dense1" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("epochs, begin, end", [(15, 1.0, 7.5), (100, 1.0, 50.0), (2, 0.4, 1.0), (1, 0.2, 0.5)])
+def test_default_schedule_starts_after_epoch_1_and_ends_at_half_the_run(epochs, begin, end):
+    from kerastricks.techniques.prune import Prune
+
+    assert Prune()._epochs(epochs) == pytest.approx((begin, end))   # min(1, 0.2 x epochs), 0.5 x epochs
