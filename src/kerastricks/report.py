@@ -69,6 +69,21 @@ def build_report(*, recipe, run_dir: Path | None, dataset, model, optimizer, row
     return report
 
 
+def _replica_divisor() -> float:
+    """What Keras divided a loss by because a ``tf.distribute`` strategy is active (1 otherwise).
+
+    On TensorFlow, a Keras ``Loss`` called under a strategy's scope divides its
+    value by the number of replicas, ready to be summed over them; the test loss
+    here is computed once over the whole test set, so the division is undone
+    (as Keras's own trainer does for the losses it logs).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1.0
+    import tensorflow as tf
+
+    return float(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
 def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[str, Any]:
     """Test-set metrics of ``model`` on ``dataset`` (loss plus task metrics)."""
     from kerastricks.evaluation import classification_metrics, regression_metrics
@@ -79,7 +94,7 @@ def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[s
     loss = getattr(model, "loss", None)
     if loss is not None:
         loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
-        result["loss"] = float(keras.ops.convert_to_numpy(loss_fn(y, logits)))
+        result["loss"] = float(keras.ops.convert_to_numpy(loss_fn(y, logits))) * _replica_divisor()
     if dataset.task == "classification":
         from kerastricks.data.long_tail import class_counts
 

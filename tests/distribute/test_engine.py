@@ -110,6 +110,9 @@ def test_distributed_run_matches_one_device(runs, name, reference, processes):
     assert (dist["replicas"], dist["processes"], dist["per_replica_batch"], dist["global_batch"]) == \
         (2, processes, 16, 32)
     assert json.loads((runs[reference] / "report.json").read_text())["distribution"] is None
+    ref_test = json.loads((runs[reference] / "report.json").read_text())["test"]
+    assert report["test"]["accuracy"] == ref_test["accuracy"]
+    assert report["test"]["loss"] == pytest.approx(ref_test["loss"], abs=1e-4)  # not divided by the replicas
     want, got = losses(runs[reference]), losses(runs[name])
     assert len(got) == len(want) == 3
     np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
