@@ -8,16 +8,7 @@ from kerastricks.recipes import recipe_from_dict
 from kerastricks.train import Trainer
 
 
-def export_recipe(**export):
-    return recipe_from_dict({
-        "data": {"name": "digits", "validation_split": 0.1},
-        "model": {"name": "mlp", "width": 16, "depth": 1},
-        "train": {"epochs": 1, "batch_size": 64, "tensorboard": False, "plots": False},
-        "export": export,
-    }, source="export.toml")
-
-
-def test_recipe_export_errors_come_before_training(tmp_path):
+def test_recipe_export_errors_come_before_training(tmp_path, export_recipe):
     with pytest.raises(ConfigError, match="export.quantize"):
         export_recipe(quantize="int4")
     with pytest.raises(ConfigError, match="train.backend"):

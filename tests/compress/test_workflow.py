@@ -120,16 +120,7 @@ def test_missing_model_and_occupied_out_exit_2(run, tmp_path, capsys):
     assert (occupied / "model.tflite").read_bytes() == b"mine"
 
 
-def export_recipe(**export):
-    return recipe_from_dict({
-        "data": {"name": "digits", "validation_split": 0.1},
-        "model": {"name": "mlp", "width": 16, "depth": 1},
-        "train": {"epochs": 1, "batch_size": 64, "tensorboard": False, "plots": False},
-        "export": export,
-    }, source="export.toml")
-
-
-def test_recipe_export_section_writes_the_litert_file_after_training(tmp_path):
+def test_recipe_export_section_writes_the_litert_file_after_training(tmp_path, export_recipe):
     recipe = export_recipe(quantize="none")
     assert recipe.export == {"quantize": "none", "calibration": None, "prune_to": None, "layers": None}
     assert recipe_from_dict(recipe.to_dict(), source="again.toml") == recipe  # resolved recipe round-trips
