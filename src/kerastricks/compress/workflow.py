@@ -204,10 +204,7 @@ def compress_run(run_dir: str | Path, settings: CompressSettings, out: str | Pat
     with prepared(train, file=recipe.source):
         import keras
 
-        from kerastricks._components import register_all
         from kerastricks.build import load_recipe_dataset
-
-        register_all()  # Keras may have come in through TensorFlow's import, past the registration hook
 
         dataset = load_recipe_dataset(recipe)
         if settings.quantize == "int8":  # before loading and converting: one line, nothing written
