@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,40 @@ def train():
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
     return start
+
+
+#: The modules that cost most (``pytest -n 0 --durations``, 2026-12-03, load 3-5; seconds of wall time in brackets),
+#: run first. pytest-xdist's ``--dist loadscope`` otherwise queues modules by their NUMBER of tests, so these few-test,
+#: many-second modules came last and one worker ran them while the other sat idle (pyproject sets
+#: ``--no-loadscope-reorder`` so the queue keeps the order made here). Heaviest first: the longest-first rule.
+HEAVY_FIRST = (
+    "distribute/test_engine.py",  # (209) five reference runs, the lost-worker run and its resume
+    "techniques/test_conformance.py",  # (143) every technique killed, resumed, and under mixed precision
+    "backends/test_backends.py",  # (133) three conformance processes
+    "test_resume.py",  # (~80) the kill-anywhere run: seven processes
+    "optimizers/test_conformance.py",  # (94) mirrored-strategy process, mnist1d under jit
+    "tune/test_cli_tune.py",  # (84) two local tune workers, a killed study
+    "backends/test_backend_cli.py",  # (65) JAX and torch runs
+    "bench/test_runner.py",  # (58) the bench command end to end
+    "tune/test_worker.py",  # (54)
+    "layers/test_contract.py",  # (41) mirrored-strategy process
+    "compress/test_workflow.py",  # (37)
+    "ensemble/test_training.py",  # (36) two member processes
+    "transfer/test_cli_transfer.py",  # (32)
+    "distribute/test_distribute_canary.py",  # (24) two MultiWorkerMirroredStrategy processes
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put :data:`HEAVY_FIRST`'s modules first; a stable sort keeps each module's tests together and in order."""
+    root = Path(__file__).parent
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+
+    def key(item):
+        try:
+            name = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(name, len(rank))
+
+    items.sort(key=key)
