@@ -1,11 +1,49 @@
-"""Per-backend runtime decisions, checked without switching this process's backend."""
-
-from __future__ import annotations
+"""The runtime prepared once per run: precision = "auto" follows the hardware (conformance under each policy:
+tests/techniques), per-backend decisions (checked without switching this process's backend), optimizer state
+sizes, and prepare/prepared on this process."""
 
 import os
 import sys
 
+import keras
+import pytest
+
 from kerastricks import runtime
+from kerastricks.runtime import cpu_flags, optimizer_state_size, resolve_precision
+
+
+@pytest.mark.parametrize(
+    "flags,capability,policy",
+    [
+        (set(), (8, 0), "mixed_bfloat16"),
+        (set(), (9, 0), "mixed_bfloat16"),
+        (set(), (7, 5), "mixed_float16"),
+        ({"avx2", "amx_bf16", "amx_tile"}, None, "mixed_bfloat16"),
+        ({"avx512f", "avx512_bf16"}, None, "mixed_bfloat16"),
+        ({"avx2", "avx512f"}, None, "float32"),
+    ],
+)
+def test_auto_policy_follows_the_hardware(flags, capability, policy):
+    chosen, reason = resolve_precision("auto", flags=flags, capability=capability)
+    assert chosen == policy and reason.startswith("auto:")
+    assert resolve_precision("mixed_float16", flags=flags, capability=capability) == ("mixed_float16",
+                                                                                     "set in recipe")
+
+
+def test_cpu_flags_reads_proc_cpuinfo_format(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(path) == {"fpu", "avx2", "amx_bf16"}
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_optimizer_state_size_counts_slots():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    opt = keras.optimizers.Adam()
+    opt.build(model.trainable_variables)
+    size = optimizer_state_size(opt)
+    assert size["scalars"] == 2 * 8 + 2  # m and v for 8 weights, iteration and learning_rate
+    assert size["bytes"] == 16 * 4 + 8 + 4  # iteration is int64
 
 
 def test_steps_per_execution_is_one_on_torch_with_the_reason(monkeypatch):
