@@ -6,6 +6,7 @@ import os
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 from kerastricks import runtime
@@ -79,3 +80,67 @@ def test_report_names_backend_and_version():
     assert report["backend"] == "tensorflow" and report["backend_version"].startswith("2.")
     assert report["steps_per_execution"] == {"value": 8, "reason": "set in recipe"}
     assert runtime.backend_version("no-such-backend") is None
+
+
+@pytest.mark.parametrize("backend, gpu, want", [("jax", False, True), ("torch", True, False),
+                                                ("tensorflow", True, True), ("tensorflow", False, False)])
+def test_auto_jit_follows_the_backend_and_the_device(monkeypatch, backend, gpu, want):
+    monkeypatch.setattr(runtime, "backend_name", lambda: backend)
+    monkeypatch.setattr(runtime, "gpu_available", lambda: gpu)
+    value, reason = runtime.resolve_jit("auto")
+    assert value is want and reason.startswith("auto:")
+    assert runtime.resolve_jit(True) == (True, "set in recipe") and runtime.resolve_jit(False) == (False,
+                                                                                                 "set in recipe")
+
+
+def test_backend_is_chosen_before_keras_and_never_switched_after(monkeypatch):
+    from kerastricks import _backend
+    from kerastricks.errors import ConfigError
+
+    current = keras.backend.backend()
+    assert runtime.apply_backend(None) == current == runtime.backend_name()
+    assert runtime.apply_backend(current) == current
+    other = "jax" if current != "jax" else "torch"
+    with pytest.raises(ConfigError, match="Keras is already running on") as info:
+        runtime.apply_backend(other, file="r.toml")
+    assert (info.value.file, info.value.key, info.value.received) == ("r.toml", "train.backend", other)
+    # before Keras is imported: the choice goes to KERAS_BACKEND, if the backend is installed
+    monkeypatch.delitem(sys.modules, "keras")
+    monkeypatch.setenv("KERAS_BACKEND", current)
+    monkeypatch.setattr(_backend, "installed", lambda name: name == "jax")
+    assert runtime.apply_backend("jax") == "jax" and os.environ["KERAS_BACKEND"] == "jax"
+    assert runtime.backend_name() == "jax"
+    with pytest.raises(ConfigError, match="backend not installed") as info:
+        runtime.apply_backend("tensorflow", file="r.toml")
+    assert info.value.expected == 'an installed backend (pip install "kerastricks[cpu]")'
+
+
+def _train(**settings):
+    from kerastricks.recipes import recipe_from_dict
+
+    train = {"seed": 7, "deterministic": False, "precision": "mixed_bfloat16", "jit_compile": False, **settings}
+    return recipe_from_dict({"data": {"name": "digits"}, "model": {"name": "mlp"}, "train": train},
+                            source="r.toml").train
+
+
+def test_prepared_applies_the_settings_and_restores_the_policy():
+    before = keras.mixed_precision.global_policy().name
+    with runtime.prepared(_train()) as info:
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        first = keras.random.uniform((3,), seed=keras.random.SeedGenerator(1))
+        drawn = np.random.rand(3)
+    assert keras.mixed_precision.global_policy().name == before
+    assert (info.seed, info.precision, info.jit, info.deterministic) == (7, "mixed_bfloat16", False, None)
+    assert info.threads == "auto (backend default)" and info.backend == keras.backend.backend()
+    with runtime.prepared(_train()):  # the same seed: the same draws
+        np.testing.assert_array_equal(np.random.rand(3), drawn)
+        np.testing.assert_array_equal(keras.random.uniform((3,), seed=keras.random.SeedGenerator(1)), first)
+    with pytest.raises(RuntimeError), runtime.prepared(_train()):
+        raise RuntimeError("the run failed")
+    assert keras.mixed_precision.global_policy().name == before  # restored on failure too
+
+
+def test_versions_name_the_stack():
+    got = runtime.versions()
+    assert {"python", "keras", "backend", "numpy", "kerastricks", keras.backend.backend()} <= set(got)
+    assert got["keras"] == keras.__version__ and got["numpy"] == np.__version__
