@@ -8,7 +8,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kerastricks.callbacks.plateau import ResumableReduceLROnPlateau, WarmUpReduceLROnPlateau
@@ -62,8 +62,9 @@ VALUES = st.lists(st.sampled_from([0.5, 0.6, 0.7, 0.8, 0.9, 1.0]), min_size=1, m
 
 @settings(max_examples=40, deadline=None)
 @given(values=VALUES, patience=st.integers(1, 3), cooldown=st.integers(0, 2), factor=st.sampled_from([0.5, 0.1]),
-       min_lr=st.sampled_from([0.0, 0.02]), data=st.data())
-def test_cuts_as_the_hand_simulation_and_resumes_anywhere(model, values, patience, cooldown, factor, min_lr, data):
+       min_lr=st.sampled_from([0.0, 0.02]), cut=st.integers(1, 10))
+@example(values=[1.0] * 6, patience=1, cooldown=2, factor=0.5, min_lr=0.0, cut=2)  # killed inside a cooldown
+def test_cuts_as_the_hand_simulation_and_resumes_anywhere(model, values, patience, cooldown, factor, min_lr, cut):
     def make():
         return ResumableReduceLROnPlateau(monitor="val_loss", patience=patience, cooldown=cooldown, factor=factor,
                                           min_lr=min_lr)
@@ -73,7 +74,7 @@ def test_cuts_as_the_hand_simulation_and_resumes_anywhere(model, values, patienc
     np.testing.assert_allclose(_epochs(make(), model, values), want, rtol=1e-6)
 
     # killed after `cut` epochs; the checkpoint holds the optimizer's rate and the callback's counters (JSON)
-    cut = data.draw(st.integers(1, len(values)), label="cut")
+    cut = min(cut, len(values))
     model.optimizer.learning_rate = LR
     first = make()
     before = _epochs(first, model, values[:cut])
