@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
     bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
     bench.add_argument("--repeat", metavar="N|auto",
-                       help="rounds per seed (default 1); auto: add rounds until every speed ratio's interval is "
-                            "decided against the noise band, or --budget runs out")
+                       help="rounds per seed; auto (the default with two or more variants; 1 for a recipe alone): add "
+                            "rounds until every speed ratio's interval is decided against the noise band, or "
+                            "--budget runs out")
     bench.add_argument("--budget", metavar="SECONDS", help="with --repeat auto: seconds the whole bench may take "
                                                             "(default 1800)")
     bench.add_argument("--noise", metavar="FRACTION",
