@@ -50,7 +50,7 @@ def main() -> None:
     backends = [b for b in BACKENDS if installed(b)]
     variants = [f"{b}:train.backend={b}" for b in backends]
     out = Path(args.out or tempfile.mkdtemp(prefix="kerastricks-backends-"))
-    spec = resolve_bench(None, preset="mnist1d", overrides=overrides, variants=variants, seeds=seeds)
+    spec = resolve_bench(None, preset="mnist1d", overrides=overrides, variants=variants, seeds=seeds, repeat=1)
     result = run(spec, out / "bench", command="benchmarks/backends.py" + (" --quick" if args.quick else ""),
                  progress=lambda line: print(line, flush=True))
 

@@ -1,9 +1,8 @@
-"""Many/medium/few-shot accuracy and the per-class accuracy plot."""
+"""Many/medium/few-shot accuracy (the per-class accuracy plot: tests/test_plots.py)."""
 
 import numpy as np
 import pytest
 
-from kerastricks import plots
 from kerastricks.evaluation import classification_metrics, shot_groups
 
 
@@ -36,9 +35,3 @@ def test_balanced_training_data_report_no_shots_and_mismatch_raises():
     assert "shots" not in got and got["train_imbalance_ratio"] == 1.25
     with pytest.raises(ValueError, match="one count per class"):
         classification_metrics([0, 1], [0, 1], 2, train_counts=[5, 4, 3])
-
-
-def test_per_class_accuracy_plot_writes_a_png(tmp_path):
-    path = tmp_path / "p.png"
-    plots.per_class_accuracy_plot([0.5, 0.9, 0.2], [10, 100, 1], ["a", "b", "c"], path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

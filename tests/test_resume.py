@@ -19,7 +19,6 @@ import tensorflow as tf
 
 import kerastricks  # noqa: F401  (registers the custom objects model.keras refers to)
 from kerastricks import io as kio
-from kerastricks.callbacks.tensorboard import EpochSummaries, drop_events_from
 
 # Every source of randomness and every piece of callback state a resume must carry over: dropout masks (layer
 # seed states), image augmentation and fractional echo draws, EMA averages, the plateau schedule's counters and
@@ -142,22 +141,6 @@ def test_tensorboard_holds_each_epoch_once_after_resume(runs):
     for key, steps in points.items():
         assert [step for step, _ in steps] == list(range(EPOCHS_RUN)), key
     assert points == tensorboard_points(reference / "logs")
-
-
-def test_drop_events_from_keeps_earlier_epochs_and_cuts_a_torn_record(tmp_path):
-    callback = EpochSummaries(tmp_path)
-    callback.on_train_begin()
-    for epoch in range(4):
-        callback.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 2.0, "note": "not a number"})
-    callback.on_train_end()
-    (train_file,) = (tmp_path / "train").glob("*tfevents*")
-    with train_file.open("ab") as fh:
-        fh.write(b"\x10\x00\x00")  # the start of a record a kill cut short
-    assert sorted(p.parent.name for p in drop_events_from(tmp_path, 2)) == ["train", "validation"]
-    points = tensorboard_points(tmp_path)
-    assert points == {("train", "epoch_loss"): [(0, 1.0), (1, 0.5)], ("validation", "epoch_loss"): [(0, 2.0), (1, 2.0)]}
-    assert drop_events_from(tmp_path, 2) == []  # nothing left to drop: no file is rewritten
-    assert temp_files(tmp_path) == []
 
 
 def test_remove_temp_files_covers_every_folder_of_a_run(tmp_path):

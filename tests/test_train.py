@@ -9,7 +9,7 @@ import pytest
 
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import load_recipe, recipe_from_dict
-from kerastricks.train import Trainer, claim_out_dir, optimizer_state_size
+from kerastricks.train import Trainer, claim_out_dir
 
 SMALL = {
     "data": {"name": "digits", "validation_split": 0.2},
@@ -108,28 +108,11 @@ def test_techniques_are_applied_and_reported(tmp_path):
     assert report["optimizer_state"]["scalars"] >= 3 * n
 
 
-def test_data_threads_give_the_training_pipeline_a_private_pool():
-    from kerastricks.train import TrainContext, build_components
-
-    recipe = small(data={"name": "digits", "validation_split": 0.2, "threads": 1})
-    parts = build_components(recipe, TrainContext.for_recipe(recipe), [])
-    assert parts.train_ds.options().threading.private_threadpool_size == 1
-
-
 def test_target_with_stop_ends_training_at_the_epoch_that_reaches_it():
     recipe = small(train={"epochs": 6, "target": {"metric": "val_accuracy", "value": 0.2, "stop": True}})
     report = Trainer(recipe, verbose=0, write=False).fit().report
     assert report["epochs_to_target"] is not None and report["epochs_to_target"] < 6
     assert report["epochs_run"] == report["epochs_to_target"]
-
-
-def test_optimizer_state_size_counts_slots():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    opt = keras.optimizers.Adam()
-    opt.build(model.trainable_variables)
-    size = optimizer_state_size(opt)
-    assert size["scalars"] == 2 * 8 + 2  # m and v for 8 weights, iteration and learning_rate
-    assert size["bytes"] == 16 * 4 + 8 + 4  # iteration is int64
 
 
 def test_regression_on_csv(tmp_path):

@@ -15,7 +15,8 @@
     kerastricks tune  [RECIPE | --preset NAME] --space SPACE.toml [--trials N] [--timeout S] [--workers K]
                       [--storage URL] [--study NAME] [--sampler tpe|random|grid|cmaes]
                       [--pruner median|halving|hyperband|none] [--objective METRIC[:max|min] ...]
-                      [--startup-trials N] [--seed N] [--set KEY=VALUE ...] [--out DIR]
+                      [--pruner-warmup EPOCHS] [--startup-trials N] [--seed N] [--set KEY=VALUE ...]
+                      [--out DIR]
     kerastricks compress RUN_DIR [--prune-to S] [--quantize dynamic|float16|int8|none] [--calibration N] [--out DIR]
 
 Exit codes: 0 success; 1 an internal error (kept with its traceback); 2 bad
@@ -132,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="bench directory to create (default: bench/<name>-<UTC time>)")
     bench.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS", help="kill a run that takes longer")
     bench.add_argument("--repeat", metavar="N|auto",
-                       help="rounds per seed (default 1); auto: add rounds until every speed ratio's interval is "
-                            "decided against the noise band, or --budget runs out")
+                       help="rounds per seed; auto (the default with two or more variants; 1 for a recipe alone): add "
+                            "rounds until every speed ratio's interval is decided against the noise band, or "
+                            "--budget runs out")
     bench.add_argument("--budget", metavar="SECONDS", help="with --repeat auto: seconds the whole bench may take "
                                                             "(default 1800)")
     bench.add_argument("--noise", metavar="FRACTION",
@@ -162,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--startup-trials", type=_positive_int, metavar="N",
                       help="random trials before tpe/cmaes model the space (default: Optuna's, 10 for tpe)")
     tune.add_argument("--pruner", help="median (default for one per-epoch objective), halving, hyperband or none")
+    tune.add_argument("--pruner-warmup", type=int, metavar="EPOCHS",
+                      help="epochs every trial runs before the pruner may stop it (default: a quarter of the "
+                           "recipe's epochs, at least 1, for median; Optuna's defaults for halving, hyperband)")
     tune.add_argument("--objective", dest="objectives", action="append", default=[], metavar="METRIC[:max|min]",
                       help="what to optimize (default val_accuracy:max); repeat for a Pareto front, e.g. "
                            "--objective val_accuracy:max --objective time_to_target_s:min")
@@ -570,7 +575,8 @@ def _tune(args) -> int:
                              objectives=args.objectives, sampler=args.sampler, pruner=args.pruner,
                              storage=args.storage, study=args.study, trials=args.trials, timeout=args.timeout,
                              workers=args.workers, seed=args.seed, out=args.out,
-                             startup_trials=args.startup_trials, command="kerastricks " + shlex.join(args.argv))
+                             startup_trials=args.startup_trials, pruner_warmup=args.pruner_warmup,
+                             command="kerastricks " + shlex.join(args.argv))
     result = tune.run(spec, progress=lambda line: print(line, flush=True))
     print(f"\nwrote {result['directory']}/" + ", ".join(result["files"]))
     for problem in result["failed_workers"]:

@@ -94,7 +94,9 @@ def evaluate_model(model: keras.Model, dataset, batch_size: int = 256) -> dict[s
     loss = getattr(model, "loss", None)
     if loss is not None:
         loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
-        result["loss"] = float(keras.ops.convert_to_numpy(loss_fn(y, logits))) * _replica_divisor()
+        # a loss named by a string is Keras's function, one value per example: their mean is the Loss's value
+        value = np.mean(keras.ops.convert_to_numpy(loss_fn(y, logits)))
+        result["loss"] = float(value) * _replica_divisor()
     if dataset.task == "classification":
         from kerastricks.data.long_tail import class_counts
 

@@ -131,7 +131,7 @@ def test_cli_bench_end_to_end(tmp_path):
     cmd = [sys.executable, "-m", "kerastricks", "bench", "--preset", "digits", "--set", "train.epochs=2",
            "--set", "train.plots=false", "--set", "model.name=mlp",
            "--variant", "base", "--variant", "bs32:train.batch_size=32",
-           "--seeds", "1", "--target", "val_accuracy=0.5", "--out", str(out)]
+           "--seeds", "1", "--repeat", "1", "--target", "val_accuracy=0.5", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[1/2] base" in proc.stdout and "[2/2] bs32" in proc.stdout  # progress lines

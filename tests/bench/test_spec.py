@@ -150,6 +150,30 @@ def test_bench_file_errors(tmp_path):
         read_bench_file(path)
 
 
+def test_a_comparison_repeats_until_decided_by_default_a_recipe_alone_runs_once(tmp_path):
+    assert resolve_bench(preset="mnist1d").repeat == 1  # nothing to compare
+    spec = resolve_bench(preset="mnist1d", variants=["a", "b"])
+    assert (spec.repeat, spec.budget) == ("auto", 1800.0)
+    spec = resolve_bench(preset="mnist1d", variants=["a", "b"], budget=60)  # a budget alone needs no --repeat
+    assert (spec.repeat, spec.budget) == ("auto", 60.0)
+    assert resolve_bench(preset="mnist1d", variants=["a", "b"], repeat=2).repeat == 2
+    _write_base(tmp_path)
+    path = tmp_path / "study.toml"
+    path.write_text(BENCH_FILE.replace("seeds = 2", 'seeds = 2\nrepeat = 1'))
+    assert resolve_bench(str(path)).repeat == 1  # the file's choice
+    assert resolve_bench(str(path), repeat="auto").repeat == "auto"  # the command line wins
+    path.write_text(BENCH_FILE.replace("seeds = 2", "seeds = 2\nbudget = 600"))
+    spec = resolve_bench(str(path))
+    assert (spec.repeat, spec.budget) == ("auto", 600.0)
+    assert resolve_bench(str(path), budget=90).budget == 90.0
+    for line, key in (('repeat = "often"', "repeat"), ("repeat = 0", "repeat"), ("budget = -1", "budget"),
+                      ("repeat = 2\nbudget = 60", "budget")):
+        path.write_text(BENCH_FILE.replace("seeds = 2", f"seeds = 2\n{line}"))
+        with pytest.raises(ConfigError) as info:
+            resolve_bench(str(path))
+        assert (info.value.file, info.value.key) == (str(path), key)
+
+
 def test_variant_label():
     assert Variant("a").label() == "a: (the recipe as is)"
     assert Variant("b", ["x=1", "y=2"]).label() == "b: x=1; y=2"

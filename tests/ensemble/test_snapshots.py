@@ -1,4 +1,5 @@
-"""Snapshot ensembles: cycle ends against numpy schedules, the collector's resume state, the technique end to end."""
+"""Snapshot ensembles: cycle ends against numpy schedules, the collector's resume state (the technique:
+tests/techniques/test_snapshot_ensemble.py)."""
 
 import json
 
@@ -6,11 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerastricks.cli import main
-from kerastricks.ensemble import ensemble_members
 from kerastricks.ensemble.snapshots import SnapshotCollector, cycle_end_epochs
-from kerastricks.recipes import load_recipe
-from kerastricks.train import Trainer
 
 
 def np_triangular(steps, base, peak, half):
@@ -58,27 +55,3 @@ def test_collector_state_round_trip():
     assert again.taken == collector.taken
     for a, b in zip(again.snapshots, collector.snapshots):
         assert all(np.array_equal(x, y) for x, y in zip(a, b))
-
-
-def test_snapshot_ensemble_technique(tmp_path, capsys):
-    recipe = load_recipe(preset="digits", overrides=[
-        "model.name=mlp", "model.width=8", "model.depth=1", "train.epochs=4", "train.batch_size=64",
-        "train.monitor=last", "train.tensorboard=false", "train.plots=false", "schedule.name=cosine_restarts",
-        "schedule.first_decay_epochs=2", "schedule.t_mul=1", "techniques.snapshot_ensemble.method=logit_mean"])
-    result = Trainer(recipe, out=tmp_path / "run", verbose=0).fit()
-    notes = result.report["techniques"]["snapshot_ensemble"]
-    assert notes["snapshot_epochs"] == [2, 4] and notes["members"] == 2
-    ensemble = keras.saving.load_model(tmp_path / "run" / "snapshot_ensemble.keras")
-    members = ensemble_members(ensemble)
-    # the last snapshot is the final model (train.monitor = last), the first one differs from it
-    final = result.model.get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(members[-1].get_weights(), final))
-    assert not all(np.array_equal(a, b) for a, b in zip(members[0].get_weights(), final))
-    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
-    want = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
-    np.testing.assert_allclose(ensemble.predict(x, verbose=0), want, atol=1e-5)  # logit_mean
-    assert notes["test"]["examples"] == result.report["test"]["examples"]
-
-    code = main(["train", "--preset", "digits", "--set", "techniques.snapshot_ensemble.max_members=2"])
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "schedule.name" in err and "cosine_restarts" in err

@@ -60,6 +60,10 @@ def _param(**fields):
          "Optuna prunes single-objective studies only"),
         (SPACE, ["--sampler", "grid"], "the grid sampler needs discrete values"),
         (SPACE, ["--sampler", "random", "--startup-trials", "3"], "the random sampler has no startup trials"),
+        (SPACE, ["--pruner", "none", "--pruner-warmup", "2"], "key '--pruner-warmup': nothing is pruned"),
+        (SPACE, ["--pruner-warmup", "-1"], "key '--pruner-warmup': expected epochs >= 0, received -1"),
+        (SPACE, ["--set", "train.epochs=4", "--pruner-warmup", "4"],
+         "key '--pruner-warmup': no trial could ever be pruned, expected fewer than train.epochs (4), received 4"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_before_any_trial(space, extra, fragment, tmp_path, capsys, space_file):

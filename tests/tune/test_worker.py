@@ -64,9 +64,11 @@ def _spec(tmp_path, space, **kwargs):
                         out=tmp_path / "study", **kwargs)
 
 
-def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypatch):
+@pytest.mark.parametrize("warmup", [1, 3])
+def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypatch, warmup):
     cmd, space = fake
-    spec = _spec(tmp_path, space, trials=4, seed=0)
+    spec = _spec(tmp_path, space, trials=4, seed=0, pruner_warmup=warmup)
+    assert spec.pruner_text == f"median (warm-up {warmup} epoch{'s' if warmup > 1 else ''})"
     study, _ = prepare(spec)
     for lr in (0.01, 0.02, 0.03):  # three finished trials that reached 0.9 at every epoch
         study.add_trial(create_trial(params={"optimizer.learning_rate": lr},
@@ -79,14 +81,15 @@ def test_pruner_stops_a_bad_trial_from_its_epoch_values(tmp_path, fake, monkeypa
     assert work(spec, train_cmd=cmd, progress=lines.append) == 1
     trial = study.get_trials()[-1]
     assert trial.state == TrialState.PRUNED and counted(trial)
-    # epoch 1 is the warm-up (never pruned); epoch 2's 0.2 is below the median 0.9
-    assert trial.user_attrs[REASON] == "pruned after epoch 2 (val_accuracy 0.2)"
-    assert trial.intermediate_values == {1: 0.1, 2: 0.2}
+    # epochs 1..warmup are the warm-up (never pruned, though below the median 0.9); the next one is judged
+    judged = warmup + 1
+    assert trial.user_attrs[REASON] == f"pruned after epoch {judged} (val_accuracy {judged / 10:.1f})"
+    assert trial.intermediate_values == {e: pytest.approx(e / 10) for e in range(1, judged + 1)}
     run_dir = spec.out / "trials" / "0003"
     assert not (run_dir / "report.json").exists()  # the process was stopped, not left to finish
     time.sleep(1.5)
-    assert len((run_dir / "metrics.csv").read_text().splitlines()) <= 4  # and it stays stopped
-    assert "[4/4] trial 3 PRUNED" in lines[-1] and "pruned after epoch 2" in lines[-1]
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) <= judged + 2  # and it stays stopped
+    assert "[4/4] trial 3 PRUNED" in lines[-1] and f"pruned after epoch {judged}" in lines[-1]
 
 
 def test_a_run_that_ends_while_the_pruner_decides_counts_as_complete(tmp_path, fake, monkeypatch):
@@ -107,6 +110,27 @@ def test_a_run_that_ends_while_the_pruner_decides_counts_as_complete(tmp_path, f
     trial = study.get_trials()[-1]
     assert trial.state == TrialState.COMPLETE and trial.values == [0.4]
     assert trial.user_attrs["test_accuracy"] == pytest.approx(0.39)
+
+
+def test_default_warmup_is_a_quarter_of_the_epochs_and_reaches_the_pruners(tmp_path, fake):
+    from kerastricks.tune.study import make_pruner
+
+    _, space = fake
+    for epochs, warm in ((1, 1), (3, 1), (10, 3), (15, 4), (40, 10)):
+        spec = resolve_tune(preset="digits", space=space, overrides=[f"train.epochs={epochs}"], out=tmp_path / "s")
+        assert spec.warmup_epochs == warm and spec.pruner_text == f"median (warm-up {warm} epoch{'s' * (warm > 1)})"
+        assert make_pruner(spec)._n_warmup_steps == warm + 1  # steps are 1-based epochs
+    spec = resolve_tune(preset="digits", space=space, overrides=["train.epochs=8"], out=tmp_path / "s",
+                        pruner="hyperband")
+    assert spec.warmup_epochs is None and spec.pruner_text == "hyperband"  # Optuna's defaults
+    spec.pruner_warmup = 2
+    assert make_pruner(spec)._min_resource == 3
+    spec.pruner = "halving"
+    assert make_pruner(spec)._min_resource == 3
+    # `--workers K` hands the setting to each worker process through the study directory
+    spec.out.mkdir()
+    prepare(spec)
+    assert spec_from_dir(spec.out, runtime_settings(spec)).warmup_epochs == 2
 
 
 def test_failed_run_is_recorded_with_its_reason_and_counted(tmp_path, fake, monkeypatch):

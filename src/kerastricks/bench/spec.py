@@ -37,7 +37,7 @@ from kerastricks.recipes.loading import read_recipe_file
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")
 #: Keys a bench file may have at its top level.
-BENCH_FILE_KEYS = ("description", "preset", "recipe", "seeds", "target", "set", "variants")
+BENCH_FILE_KEYS = ("description", "preset", "recipe", "seeds", "target", "set", "variants", "repeat", "budget")
 MAX_SEEDS = 100
 #: ``--budget`` when ``--repeat auto`` is given without one (seconds of the whole bench).
 DEFAULT_BUDGET_S = 1800.0
@@ -245,8 +245,16 @@ def read_bench_file(path: str | Path) -> dict[str, Any]:
     seeds = data.get("seeds")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int)):
         raise ConfigError("bad seeds", file=file, key="seeds", expected="a positive integer", received=seeds)
+    repeat = data.get("repeat")
+    if repeat is not None:
+        repeat = _file_value(parse_repeat, file, "repeat", repeat)
+    budget = data.get("budget")
+    if budget is not None:
+        budget = _file_value(parse_budget, file, "budget", budget, "auto" if repeat is None else repeat)
     return {
         "description": str(data.get("description", "")),
+        "repeat": repeat,
+        "budget": budget,
         "preset": data.get("preset"),
         "recipe": recipe,
         "seeds": seeds,
@@ -254,6 +262,14 @@ def read_bench_file(path: str | Path) -> dict[str, Any]:
         "common": _assignments(data.get("set"), "set", file),
         "variants": variants,
     }
+
+
+def _file_value(parse, file: str, key: str, *args: Any) -> Any:
+    """A bench file's ``repeat``/``budget`` through the command line's parser, the error naming the file's key."""
+    try:
+        return parse(*args)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=file, key=key, expected=exc.expected, received=exc.received) from None
 
 
 def is_bench_file(path: str | Path) -> bool:
@@ -290,8 +306,10 @@ def resolve_bench(
         seeds: Number of seeds; they count up from the recipe's ``train.seed``.
         target: ``METRIC=VALUE`` for time-to-target (default: the recipe's
             ``[train.target]``).
-        repeat: Rounds per seed (default 1), or ``"auto"``: add rounds until
-            every speed ratio's verdict is decided or ``budget`` runs out.
+        repeat: Rounds per seed, or ``"auto"``: add rounds until every speed
+            ratio's verdict is decided or ``budget`` runs out. Default: the
+            bench file's ``repeat``, else ``"auto"`` when there are variants to
+            compare (two or more) and 1 for a recipe alone.
         budget: Seconds the whole bench may take under ``repeat="auto"``
             (default :data:`DEFAULT_BUDGET_S`); only with ``"auto"``.
         noise: The A/A noise: ratios whose interval lies within ``1 ± noise``
@@ -300,12 +318,10 @@ def resolve_bench(
     Raises:
         ConfigError: on any bad input, before anything runs.
     """
-    repeat_value = parse_repeat(1 if repeat is None else repeat)
-    budget_value = parse_budget(budget, repeat_value)
     noise_value = parse_noise(noise)
     description, common, source = "", list(overrides), "preset:mnist1d"
     file_variants: list[Variant] = []
-    file_seeds, file_target = None, None
+    file_seeds, file_target, file_repeat, file_budget = None, None, None, None
     if recipe is not None and is_bench_file(recipe):
         if preset is not None:
             raise ConfigError("a bench file names its own recipe", file=recipe, key="--preset",
@@ -317,6 +333,7 @@ def resolve_bench(
                               received=variants[0])
         description, file_variants = bench["description"], bench["variants"]
         file_seeds, file_target = bench["seeds"], bench["target"]
+        file_repeat, file_budget = bench["repeat"], bench["budget"]
         common = bench["common"] + common
         source = recipe
         recipe, preset = bench["recipe"], bench["preset"]
@@ -330,6 +347,14 @@ def resolve_bench(
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise ConfigError("duplicate variant name", key="--variant", expected="distinct names", received=dup)
+    # Three pairs cannot tell a 5 % speed difference from the per-process noise of a shared machine
+    # (docs/bench.md, "Calibration"), so a comparison adds rounds until its speed verdicts are decided.
+    if repeat is None:
+        repeat = file_repeat if file_repeat is not None else ("auto" if len(parsed) > 1 else 1)
+    repeat_value = parse_repeat(repeat)
+    if budget is None and file_budget is not None and repeat_value == "auto":
+        budget = file_budget
+    budget_value = parse_budget(budget, repeat_value)
 
     n_seeds = seeds if seeds is not None else (file_seeds if file_seeds is not None else 3)
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:

@@ -299,8 +299,9 @@ def norm_centers(kind: str) -> bool:
 
 # --------------------------------------------------------------------------- resolvers
 
-_NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}
-_NOT_INITIALIZERS = {"get", "serialize", "deserialize"}
+# "threshold" and "constant" need arguments, so Keras cannot use them by name (see models/names.py)
+_NOT_ACTIVATIONS = {"get", "serialize", "deserialize", "threshold"}
+_NOT_INITIALIZERS = {"get", "serialize", "deserialize", "constant"}
 
 
 def activation_names() -> list[str]:
@@ -349,8 +350,8 @@ def resolve_activation(identifier: Any, *, key: str = "model.activation") -> Any
 
     if isinstance(identifier, str) and identifier in ACTIVATIONS:
         return identifier
-    if isinstance(identifier, str) and "keras" not in sys.modules:
-        raise _unknown("activation", key, identifier, ACTIVATIONS)
+    if isinstance(identifier, str) and ("keras" not in sys.modules or identifier in _NOT_ACTIVATIONS):
+        raise _unknown("activation", key, identifier, ACTIVATIONS if "keras" not in sys.modules else activation_names())
     try:
         keras.activations.get(identifier)
     except (ValueError, TypeError):
@@ -374,8 +375,9 @@ def resolve_initializer(identifier: Any, *, key: str = "model.kernel_initializer
 
     if isinstance(identifier, str) and identifier in INITIALIZERS:
         return identifier
-    if isinstance(identifier, str) and "keras" not in sys.modules:
-        raise _unknown("initializer", key, identifier, INITIALIZERS)
+    if isinstance(identifier, str) and ("keras" not in sys.modules or identifier in _NOT_INITIALIZERS):
+        raise _unknown("initializer", key, identifier,
+                       INITIALIZERS if "keras" not in sys.modules else initializer_names())
     try:
         keras.initializers.get(identifier)
     except (ValueError, TypeError):

@@ -1,12 +1,14 @@
 """Names Keras accepts for activations and initializers, known without importing Keras.
 
 Recipes are validated before Keras is imported, so the names a ``[model]``
-section may use are listed here; ``tests/models/test_registry.py`` checks that
-Keras accepts every one of them (Keras 3.15). A name Keras adds later is still
+section may use are listed here; ``tests/models/test_names.py`` checks that
+Keras builds every one of them (Keras 3.15). A name Keras adds later is still
 accepted when the model is built: validation falls back to Keras when a name is
 not listed here and Keras is already imported.
 """
 
+#: ``"threshold"`` is left out: it needs ``threshold`` and ``default_value`` arguments, so a layer that calls it
+#: by name fails at its first call.
 ACTIVATIONS: tuple[str, ...] = (
     "celu",
     "elu",
@@ -39,11 +41,11 @@ ACTIVATIONS: tuple[str, ...] = (
     "swish",
     "tanh",
     "tanh_shrink",
-    "threshold",
 )
 
+#: ``"constant"`` is left out: ``keras.initializers.get("constant")`` raises ``KeyError`` in Keras 3.15
+#: (``Constant.from_config`` needs its ``value``), so a model asking for it by name could not be built.
 INITIALIZERS: tuple[str, ...] = (
-    "constant",
     "glorot_normal",
     "glorot_uniform",
     "he_normal",

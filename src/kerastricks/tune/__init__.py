@@ -64,7 +64,7 @@ def run(spec: TuneSpec, *, progress: Callable[[str], None] = print) -> dict[str,
     budget = (f"{spec.trials} trials" if spec.trials is not None else "") + (
         (" or " if spec.trials is not None else "") + f"{spec.timeout:g} s" if spec.timeout is not None else "")
     progress(f"tune {spec.study_name}: {'continuing (' + str(before) + ' trials done), ' if continued else ''}"
-             f"{budget}, sampler {spec.sampler_text}, pruner {spec.pruner}, {spec.workers} worker(s); "
+             f"{budget}, sampler {spec.sampler_text}, pruner {spec.pruner_text}, {spec.workers} worker(s); "
              f"objective {', '.join(o.text() for o in spec.objectives)}; writing {spec.out}")
     deadline = time.time() + spec.timeout if spec.timeout is not None else None
     failed_workers: list[str] = []

@@ -97,7 +97,7 @@ def markdown(spec: TuneSpec, study: Any, rows: list[dict[str, Any]], best: list[
     lines += [
         f"- base recipe: `{spec.base.source}`" + (f" with `--set {' '.join(spec.fixed)}`" if spec.fixed else ""),
         f"- objectives: {', '.join(o.text() for o in spec.objectives)}",
-        f"- sampler: {spec.sampler_text}; pruner: {spec.pruner}; storage: `{spec.storage_url}`",
+        f"- sampler: {spec.sampler_text}; pruner: {spec.pruner_text}; storage: `{spec.storage_url}`",
         f"- space: `{spec.space_file}`: " + "; ".join(f"`{p.key}`" for p in spec.params),
         "- trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())),
         "",

@@ -55,6 +55,7 @@ class TuneSpec:
     workers: int = 1
     seed: int | None = None
     startup_trials: int | None = None
+    pruner_warmup: int | None = None
     command: str = ""
     grid: dict[str, list[Any]] | None = field(default=None, repr=False)
 
@@ -68,6 +69,21 @@ class TuneSpec:
         return self.sampler + (f" ({self.startup_trials} startup trials)" if self.startup_trials else "")
 
     @property
+    def warmup_epochs(self) -> int | None:
+        """Epochs a trial runs before the pruner may stop it (``--pruner-warmup``): the median pruner's default
+        is a quarter of the base recipe's epochs, at least 1, so a one-cycle schedule (default ``pct_start``
+        0.25) is past its rising phase before it is judged; halving and hyperband keep Optuna's defaults."""
+        if self.pruner_warmup is not None or self.pruner != "median":
+            return self.pruner_warmup
+        return default_warmup(self.base.train.epochs)
+
+    @property
+    def pruner_text(self) -> str:
+        """The pruner as shown to the user: ``median (warm-up 3 epochs)``."""
+        warm = self.warmup_epochs
+        return self.pruner + (f" (warm-up {warm} epoch{'s' if warm != 1 else ''})" if warm is not None else "")
+
+    @property
     def prunes(self) -> bool:
         return self.pruner != "none"
 
@@ -79,6 +95,11 @@ class TuneSpec:
     def to_json(self) -> dict[str, Any]:
         return {"study": self.study_name, "storage": self.storage_url, "space_file": self.space_file,
                 "fixed": self.fixed, "recipe_source": self.base.source, **self.definition()}
+
+
+def default_warmup(epochs: int) -> int:
+    """The median pruner's default warm-up: a quarter of the epochs (rounded up), at least 1."""
+    return max(1, math.ceil(epochs / 4))
 
 
 def grace_seconds() -> float:
@@ -110,6 +131,7 @@ def resolve_tune(
     workers: int = 1,
     seed: int | None = None,
     startup_trials: int | None = None,
+    pruner_warmup: int | None = None,
     out: str | Path | None = None,
     root: str | Path = DEFAULT_ROOT,
     command: str = "",
@@ -153,6 +175,8 @@ def resolve_tune(
     if startup_trials is not None and sampler not in STARTUP_SAMPLERS:
         raise ConfigError(f"the {sampler} sampler has no startup trials", key="--startup-trials",
                           expected=f"--sampler {' or '.join(STARTUP_SAMPLERS)}", received=startup_trials)
+    if pruner_warmup is not None:
+        _check_warmup(pruner_warmup, pruner, base, params)
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
     name = study or base.name or "study"
@@ -166,7 +190,21 @@ def resolve_tune(
     return TuneSpec(base=base, params=params, objectives=objs, space_file=str(space), fixed=list(overrides),
                     study_name=name, storage_url=storage_url, out=out_path, sampler=sampler, pruner=pruner,
                     trials=trials, timeout=timeout, workers=workers, seed=seed, startup_trials=startup_trials,
-                    command=command, grid=grid)
+                    pruner_warmup=pruner_warmup, command=command, grid=grid)
+
+
+def _check_warmup(warmup: int, pruner: str, base: Recipe, params: list[Param]) -> None:
+    if pruner == "none":
+        raise ConfigError("nothing is pruned, so there is no warm-up", key="--pruner-warmup",
+                          expected="--pruner median, halving or hyperband", received=warmup)
+    if warmup < 0:
+        raise ConfigError(key="--pruner-warmup", expected="epochs >= 0", received=warmup)
+    if any(p.key == "train.epochs" for p in params):
+        return  # the trials' length varies; the shortest is the user's to judge
+    epochs = base.train.epochs
+    if warmup >= epochs:
+        raise ConfigError("no trial could ever be pruned", key="--pruner-warmup",
+                          expected=f"fewer than train.epochs ({epochs})", received=warmup)
 
 
 def _valid_name(name: str) -> bool:
@@ -315,12 +353,16 @@ def _grid_sampler() -> type:
 def make_pruner(spec: TuneSpec) -> Any:
     import optuna
 
+    # Trials report their 1-based epoch as the step, and Optuna judges a step only once it reaches
+    # ``n_warmup_steps`` / ``min_resource``: a warm-up of W epochs is a first judged step of W + 1.
+    warm = spec.warmup_epochs
     if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warm + 1)
     if spec.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(**({} if warm is None else {"min_resource": warm + 1}))
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.base.train.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=1 if warm is None else warm + 1,
+                                              max_resource=spec.base.train.epochs)
     return optuna.pruners.NopPruner()
 
 
@@ -349,4 +391,4 @@ def read_space_from_signature(items: list[dict[str, Any]]) -> list[Param]:
 def runtime_settings(spec: TuneSpec) -> dict[str, Any]:
     return {"sampler": spec.sampler, "pruner": spec.pruner, "trials": spec.trials, "timeout": spec.timeout,
             "workers": spec.workers, "seed": spec.seed, "startup_trials": spec.startup_trials,
-            "command": spec.command}
+            "pruner_warmup": spec.pruner_warmup, "command": spec.command}
