@@ -36,17 +36,19 @@ def train():
     return start
 
 
-#: The modules that cost most (``pytest -n 0 --durations``, 2026-12-03, load 3-5; seconds of wall time in brackets),
+#: The modules that cost most (``pytest -n 0 --durations``, 2026-12-03, load 3-6; seconds of wall time in brackets),
 #: run first. pytest-xdist's ``--dist loadscope`` otherwise queues modules by their NUMBER of tests, so these few-test,
 #: many-second modules came last and one worker ran them while the other sat idle (pyproject sets
 #: ``--no-loadscope-reorder`` so the queue keeps the order made here). Heaviest first: the longest-first rule.
 HEAVY_FIRST = (
+    "test_combinations.py",  # (229) every preset and optimizer with every schedule it validates with
     "distribute/test_engine.py",  # (209) five reference runs, the lost-worker run and its resume
     "techniques/test_conformance.py",  # (143) every technique killed, resumed, and under mixed precision
     "backends/test_backends.py",  # (133) three conformance processes
-    "test_resume.py",  # (~80) the kill-anywhere run: seven processes
     "optimizers/test_conformance.py",  # (94) mirrored-strategy process, mnist1d under jit
     "tune/test_cli_tune.py",  # (84) two local tune workers, a killed study
+    "test_resume.py",  # (70) the kill-anywhere run: seven processes
+    "test_docs.py",  # (69) every Python example in docs/
     "backends/test_backend_cli.py",  # (65) JAX and torch runs
     "bench/test_runner.py",  # (58) the bench command end to end
     "tune/test_worker.py",  # (54)
@@ -54,7 +56,6 @@ HEAVY_FIRST = (
     "compress/test_workflow.py",  # (37)
     "ensemble/test_training.py",  # (36) two member processes
     "transfer/test_cli_transfer.py",  # (32)
-    "distribute/test_distribute_canary.py",  # (24) two MultiWorkerMirroredStrategy processes
 )
 
 
