@@ -4,24 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from _helpers import small
 
 from kerastricks.build import build_components, load_recipe_dataset
-from kerastricks.recipes import recipe_from_dict
 from kerastricks.techniques import Technique, TrainContext
-
-SMALL = {
-    "data": {"name": "digits", "validation_split": 0.2},
-    "model": {"name": "mlp", "width": 32, "depth": 1},
-    "optimizer": {"name": "adam", "learning_rate": 0.01},
-    "train": {"epochs": 3, "batch_size": 64, "target": {"metric": "val_accuracy", "value": 0.5}},
-}
-
-
-def small(**sections):
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in SMALL.items()}
-    for key, value in sections.items():
-        data[key] = {**data.get(key, {}), **value}
-    return recipe_from_dict(data, source="small.toml")
 
 
 def test_data_threads_give_the_training_pipeline_a_private_pool():

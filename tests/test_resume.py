@@ -10,12 +10,11 @@ import os
 import signal
 import tempfile
 import time
-from collections import defaultdict
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from _helpers import temp_files, tensorboard_points
 
 import kerastricks  # noqa: F401  (registers the custom objects model.keras refers to)
 from kerastricks import io as kio
@@ -65,10 +64,6 @@ KILL_POINTS = ("last.npz:1", "metrics.csv:1", "model.keras:1", "curves.png:1")
 def finish(proc, timeout=300):
     _, err = proc.communicate(timeout=timeout)
     return proc.returncode, err
-
-
-def temp_files(run):
-    return [p for p in run.rglob(".*") if p.is_file()]
 
 
 @pytest.fixture(scope="module")
@@ -121,16 +116,6 @@ def test_killed_anywhere_and_resumed_ends_bit_identical(runs):
     assert report["resumed"] == 5  # every resume counts, also those killed before their first checkpoint
     assert report["test"] == kio.read_json(reference / "report.json")["test"]
     assert temp_files(resumed) == []
-
-
-def tensorboard_points(log_dir):
-    """``(split, tag) -> [(step, value), ...]`` from every event file under ``log_dir``."""
-    points = defaultdict(list)
-    for path in sorted(log_dir.rglob("*tfevents*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                points[(path.parent.name, value.tag)].append((event.step, float(tf.make_ndarray(value.tensor))))
-    return {key: sorted(steps) for key, steps in points.items()}
 
 
 @pytest.mark.slow

@@ -6,24 +6,11 @@ import json
 import keras
 import numpy as np
 import pytest
+from _helpers import small
 
 from kerastricks.errors import RunDirError
 from kerastricks.recipes import load_recipe, recipe_from_dict
 from kerastricks.train import Trainer, claim_out_dir
-
-SMALL = {
-    "data": {"name": "digits", "validation_split": 0.2},
-    "model": {"name": "mlp", "width": 32, "depth": 1},
-    "optimizer": {"name": "adam", "learning_rate": 0.01},
-    "train": {"epochs": 3, "batch_size": 64, "target": {"metric": "val_accuracy", "value": 0.5}},
-}
-
-
-def small(**sections):
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in SMALL.items()}
-    for key, value in sections.items():
-        data[key] = {**data.get(key, {}), **value}
-    return recipe_from_dict(data, source="small.toml")
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,11 @@
 """TensorBoard points written once per epoch and flushed at once; the points a killed run wrote past its checkpoint
 dropped before the resumed run writes them again (the whole kill-and-resume run: tests/test_resume.py)."""
 
-from collections import defaultdict
 
-import tensorflow as tf
+
+from _helpers import temp_files, tensorboard_points
 
 from kerastricks.callbacks.tensorboard import EpochSummaries, drop_events_from
-
-
-def temp_files(run):
-    return [p for p in run.rglob(".*") if p.is_file()]
-
-
-def tensorboard_points(log_dir):
-    """``(split, tag) -> [(step, value), ...]`` from every event file under ``log_dir``."""
-    points = defaultdict(list)
-    for path in sorted(log_dir.rglob("*tfevents*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                points[(path.parent.name, value.tag)].append((event.step, float(tf.make_ndarray(value.tensor))))
-    return {key: sorted(steps) for key, steps in points.items()}
 
 
 def test_drop_events_from_keeps_earlier_epochs_and_cuts_a_torn_record(tmp_path):
